@@ -1,0 +1,55 @@
+"""Entry point: `flask --app app run`. Builds the app with `create_app`."""
+
+import os
+from pathlib import Path
+
+from flask import Flask, request
+from flask_babel import Babel
+from flask_wtf.csrf import CSRFProtect
+
+from survey import db, i18n
+
+csrf = CSRFProtect()
+babel = Babel()
+
+
+def create_app(test_config=None):
+    """Create and configure the survey app (the flaskr factory pattern)."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(
+        SECRET_KEY="dev-only-change-me",
+        DATABASE=os.path.join(app.instance_path, "survey.sqlite"),
+        QUESTIONNAIRE_DIR=str(Path(__file__).parent / "survey" / "definitions"),
+        BASE_URL=None,  # e.g. https://survey.example.cn, for absolute links in QR codes
+        BABEL_DEFAULT_LOCALE="zh_Hans_CN",
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,  # a slow elder must not lose the form to a token timeout
+    )
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        app.config.from_prefixed_env()
+    else:
+        app.config.from_mapping(test_config)
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    i18n.compile_catalogs(app.config["BABEL_TRANSLATION_DIRECTORIES"])
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    csrf.init_app(app)
+    db.init_app(app)
+    with app.app_context():
+        db.init_db()
+
+    from survey import demo, importer, links, respond
+
+    app.register_blueprint(respond.bp)
+    app.register_blueprint(links.bp)
+    importer.init_app(app)
+    demo.init_app(app)
+
+    @app.context_processor
+    def inject_locale():
+        """Templates need the locale for `lang` attributes and localised YAML texts."""
+        return {"lang": i18n.short_locale(), "html_lang": i18n.html_lang(), "request": request}
+
+    return app

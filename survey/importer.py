@@ -1,0 +1,239 @@
+"""Paper questionnaires and bulk files: CSV import (all or nothing) and CSV/XLSX export.
+
+CLI: `flask --app app responses import <questionnaire-id> FILE.csv` and
+`flask --app app responses export <questionnaire-id> --format csv|xlsx -o FILE`.
+"""
+
+import csv
+import hashlib
+import io
+import uuid
+
+import click
+from flask.cli import AppGroup
+
+from survey import questionnaires, responses
+from survey.db import get_db
+
+# Columns besides question ids that a file may carry.
+META_COLUMNS = ("submission_id", "site", "channel", "respondent_type", "submitted_at", "started_at")
+MULTI_SEPARATORS = (";", "；", "|", "、")
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class FileImportError(ValueError):
+    """A file cannot be imported; the message names the row and the column."""
+
+
+def _split_multi(value):
+    """Split a multiple-choice cell on ; ； | or 、."""
+    for separator in MULTI_SEPARATORS[1:]:
+        value = value.replace(separator, MULTI_SEPARATORS[0])
+    return [part.strip() for part in value.split(MULTI_SEPARATORS[0]) if part.strip()]
+
+
+def _choice_codes(questionnaire, question):
+    """Map both codes and Chinese/English labels of a question's choices to codes."""
+    mapping = {}
+    for choice in questionnaire.choices(question):
+        for key in ("value", "zh", "en"):
+            if choice.get(key) is not None:
+                mapping[str(choice[key]).strip()] = str(choice["value"])
+    return mapping
+
+
+def parse_rows(db, questionnaire, text, source_name="file"):
+    """Check every row of a CSV text; return [(clean, row)] or raise naming row and column.
+
+    Row numbers are the file's line numbers (the header is line 1), as a person
+    looking at the file in a spreadsheet sees them.
+    """
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    question_ids = {q["id"] for q in questionnaire.questions}
+    unknown = [h for h in header if h not in question_ids and h not in META_COLUMNS]
+    if unknown:
+        raise FileImportError(f"{source_name}: line 1, column '{unknown[0]}': not a question id of "
+                           f"{questionnaire.id} nor one of {', '.join(META_COLUMNS)}")
+    if not header:
+        raise FileImportError(f"{source_name}: the file is empty")
+    sites = {row["code"]: row["id"] for row in db.query("select code, id from sites")}
+    sites.update({row["name"]: row["id"] for row in db.query("select name, id from sites")})
+    file_digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    items, seen_ids = [], set()
+    for line, raw in enumerate(reader, start=2):
+        raw = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
+        try:
+            items.append(_parse_row(questionnaire, raw, sites, file_digest, line))
+        except (responses.SubmissionError, questionnaires.AnswerError) as exc:
+            field = getattr(exc, "field", None) or getattr(exc, "question_id", "?")
+            raise FileImportError(f"{source_name}: line {line}, column '{field}': {exc.message}") from None
+        submission_id = items[-1][1]["submission_id"]
+        if submission_id in seen_ids:
+            raise FileImportError(f"{source_name}: line {line}, column 'submission_id': repeated in the file")
+        seen_ids.add(submission_id)
+    if not items:
+        raise FileImportError(f"{source_name}: no rows to import")
+    return items
+
+
+def _parse_row(questionnaire, raw, sites, file_digest, line):
+    """Turn one CSV row into a checked (clean answers, response row)."""
+    answers = {}
+    for question in questionnaire.questions:
+        cell = raw.get(question["id"], "")
+        if cell == "":
+            continue
+        codes = _choice_codes(questionnaire, question)
+        values = _split_multi(cell) if question["type"] == "multi" else [cell]
+        mapped = [codes.get(v, v) if codes else v for v in values]
+        answers[question["id"]] = mapped if question["type"] == "multi" else mapped[0]
+    meta = {"channel": raw.get("channel") or "paper", "source": "import",
+            "respondent_type": raw.get("respondent_type") or None,
+            "submitted_at": raw.get("submitted_at") or None, "started_at": raw.get("started_at") or None}
+    if raw.get("site"):
+        if raw["site"] not in sites:
+            raise responses.SubmissionError("site", f"no site with code or name '{raw['site']}'")
+        meta["site_id"] = sites[raw["site"]]
+    # Without an explicit id, the same file imported twice gives the same ids and
+    # so is refused instead of doubling every response.
+    submission_id = raw.get("submission_id") or str(uuid.uuid5(uuid.NAMESPACE_URL, f"import:{file_digest}:{line}"))
+    return responses.build_row(questionnaire, submission_id, answers, meta)
+
+
+def import_csv(db, questionnaire_id, text, source_name="file"):
+    """Import a whole CSV text in one transaction; return how many responses were stored."""
+    try:
+        questionnaire = questionnaires.get(db, questionnaire_id)
+    except questionnaires.UnknownQuestionnaire:
+        raise FileImportError(f"no questionnaire '{questionnaire_id}'") from None
+    items = parse_rows(db, questionnaire, text, source_name)
+    ids = [row["submission_id"] for _clean, row in items]
+    placeholders = ",".join("?" for _ in ids)
+    already = db.execute(
+        f"select submission_id from responses where submission_id in ({placeholders}) limit 1", ids
+    ).fetchone()
+    if already:
+        line = ids.index(already[0]) + 2
+        raise FileImportError(f"{source_name}: line {line}, column 'submission_id': already imported "
+                           f"({already[0]}); nothing was imported")
+    responses.record_many(db, items)
+    return len(items)
+
+
+def neutralise(value):
+    """Make a cell inert in spreadsheets: a leading = + - @ or tab would run as a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def export_rows(db, questionnaire_id):
+    """Yield the header, then one row per response: meta columns, then code and label per question."""
+    questionnaire = questionnaires.get(db, questionnaire_id)
+    questions = questionnaire.questions
+    meta_columns = ["submission_id", "submitted_at", "site", "channel", "respondent_type",
+                    "source", "questionnaire_version", "duration_s", "excluded"]
+    header = list(meta_columns)
+    for question in questions:
+        header.append(question["id"])
+        if questionnaire.choices(question):
+            header.append(f"{question['id']}_label")
+    yield header
+    labels = {q["id"]: {str(c["value"]): c["zh"] for c in questionnaire.choices(q)} for q in questions}
+    current, values = None, {}
+    sql = ("select r.id, r.submission_id, r.submitted_at, s.name as site, r.channel, r.respondent_type,"
+           " r.source, r.questionnaire_version, r.duration_s, r.excluded, a.question_id, a.value"
+           " from responses r left join sites s on s.id = r.site_id"
+           " left join answers a on a.response_id = r.id"
+           " where r.questionnaire_id = ? order by r.id, a.rowid")
+    for row in db.query(sql, [questionnaire_id]):
+        if current is not None and row["id"] != current["id"]:
+            yield _export_line(current, values, meta_columns, questions, labels)
+            values = {}
+        current = row
+        if row["question_id"] is not None:
+            values.setdefault(row["question_id"], []).append(row["value"])
+    if current is not None:
+        yield _export_line(current, values, meta_columns, questions, labels)
+
+
+def _export_line(meta, values, meta_columns, questions, labels):
+    """One export row, every text cell neutralised."""
+    line = [meta[c] for c in meta_columns]
+    for question in questions:
+        codes = values.get(question["id"], [])
+        line.append(";".join(codes))
+        if labels[question["id"]]:
+            line.append("；".join(labels[question["id"]].get(c, c) for c in codes))
+    return [neutralise(cell) for cell in line]
+
+
+def write_csv(rows, stream):
+    """Write rows as CSV with a BOM so Excel opens the Chinese text correctly."""
+    stream.write("\ufeff")
+    writer = csv.writer(stream)
+    for row in rows:
+        writer.writerow(row)
+
+
+def write_xlsx(rows, path):
+    """Write rows to an XLSX file in openpyxl's streaming (write-only) mode."""
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("responses")
+    for row in rows:
+        sheet.append(row)
+    workbook.save(path)
+
+
+responses_cli = AppGroup("responses", help="Import and export responses.")
+
+
+@responses_cli.command("import")
+@click.argument("questionnaire_id")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def import_command(questionnaire_id, file):
+    """Import paper questionnaires from a CSV file (all rows or none)."""
+    with open(file, encoding="utf-8-sig", newline="") as handle:
+        text = handle.read()
+    try:
+        count = import_csv(get_db(), questionnaire_id, text, source_name=click.format_filename(file))
+    except FileImportError as exc:
+        raise click.ClickException(f"{exc} — nothing was imported") from None
+    click.echo(f"Imported {count} responses into {questionnaire_id}.")
+
+
+@responses_cli.command("export")
+@click.argument("questionnaire_id")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+def export_command(questionnaire_id, fmt, output):
+    """Export every response of a questionnaire with code and label columns."""
+    try:
+        rows = export_rows(get_db(), questionnaire_id)
+        header = next(rows)
+    except questionnaires.UnknownQuestionnaire:
+        raise click.ClickException(f"no questionnaire '{questionnaire_id}'") from None
+    rows_with_header = _prepend(header, rows)
+    if fmt == "csv":
+        with open(output, "w", encoding="utf-8", newline="") as stream:
+            write_csv(rows_with_header, stream)
+    else:
+        write_xlsx(rows_with_header, output)
+    click.echo(f"Wrote {output}.")
+
+
+def _prepend(first, rest):
+    """Yield `first`, then everything in `rest`."""
+    yield first
+    yield from rest
+
+
+def init_app(app):
+    """Register the `responses` and `sites` command groups."""
+    from survey.links import sites_cli
+
+    app.cli.add_command(responses_cli)
+    app.cli.add_command(sites_cli)

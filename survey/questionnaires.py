@@ -1,0 +1,283 @@
+"""Questionnaire definitions: versioned YAML files, validated, stored, and answered.
+
+A definition is plain data (a dict parsed from YAML). `Questionnaire` wraps it with
+the logic every entry path shares: which questions are visible given earlier answers
+(show-if), and how a raw answer is checked and turned into stored codes.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+from survey.db import transaction
+
+QUESTION_TYPES = {"single", "multi", "scale5", "yesno", "number", "text"}
+
+# The 5-point satisfaction scale, coded 1-5 with 5 = 非常满意; `face` names the
+# drawing shown beside the words.
+SCALE5 = [
+    {"value": "5", "zh": "非常满意", "en": "Very satisfied", "face": "very-happy"},
+    {"value": "4", "zh": "满意", "en": "Satisfied", "face": "happy"},
+    {"value": "3", "zh": "一般", "en": "Neutral", "face": "neutral"},
+    {"value": "2", "zh": "不满意", "en": "Dissatisfied", "face": "sad"},
+    {"value": "1", "zh": "非常不满意", "en": "Very dissatisfied", "face": "very-sad"},
+]
+# The same scale for agreement statements (security-feeling), 5 = 非常同意.
+SCALE5_AGREE = [
+    {"value": "5", "zh": "非常同意", "en": "Strongly agree", "face": "very-happy"},
+    {"value": "4", "zh": "同意", "en": "Agree", "face": "happy"},
+    {"value": "3", "zh": "说不清", "en": "Not sure", "face": "neutral"},
+    {"value": "2", "zh": "不同意", "en": "Disagree", "face": "sad"},
+    {"value": "1", "zh": "非常不同意", "en": "Strongly disagree", "face": "very-sad"},
+]
+YESNO = [
+    {"value": "1", "zh": "是", "en": "Yes"},
+    {"value": "0", "zh": "否", "en": "No"},
+]
+TEXT_MAX = 500
+
+
+class QuestionnaireError(ValueError):
+    """A questionnaire definition file is malformed."""
+
+
+class AnswerError(ValueError):
+    """An answer does not fit its question; `question_id` says which one."""
+
+    def __init__(self, question_id, message):
+        """Keep the question id next to the message."""
+        super().__init__(f"{question_id}: {message}")
+        self.question_id = question_id
+        self.message = message
+
+
+class UnknownQuestionnaire(LookupError):
+    """No questionnaire (or version) with that id is loaded."""
+
+
+@dataclass
+class Questionnaire:
+    """One version of a questionnaire, ready to show and to check answers."""
+
+    definition: dict
+
+    @property
+    def id(self):
+        """The stable questionnaire id, e.g. `elder-satisfaction`."""
+        return self.definition["id"]
+
+    @property
+    def version(self):
+        """The version number stored with every answer."""
+        return self.definition["version"]
+
+    @property
+    def questions(self):
+        """All questions in order."""
+        return self.definition["questions"]
+
+    def question(self, question_id):
+        """Return the question with this id, or None."""
+        return next((q for q in self.questions if q["id"] == question_id), None)
+
+    def text(self, key, locale="zh"):
+        """A localised top-level text such as `title` or `intro`."""
+        value = self.definition.get(key) or {}
+        return value.get(locale) or value.get("zh", "")
+
+    def choices(self, question):
+        """The choices of a question, including the implicit ones of scale5 and yesno."""
+        if question["type"] == "scale5":
+            return SCALE5_AGREE if question.get("scale") == "agree" else SCALE5
+        if question["type"] == "yesno":
+            return YESNO
+        return question.get("choices", [])
+
+    def is_visible(self, question, answers):
+        """Whether a question is shown, given the answers so far (its show-if)."""
+        rule = question.get("show_if")
+        if not rule:
+            return True
+        given = answers.get(rule["question"])
+        if given is None:
+            return False
+        given = given if isinstance(given, list) else [given]
+        if "equals" in rule:
+            return str(rule["equals"]) in given
+        if "includes" in rule:
+            return str(rule["includes"]) in given
+        return any(str(v) in given for v in rule["in"])
+
+    def visible_questions(self, answers):
+        """The questions shown for these answers, in order."""
+        return [q for q in self.questions if self.is_visible(q, answers)]
+
+    def parse(self, question, raw):
+        """Turn a raw answer (str, number or list) into stored codes, or raise AnswerError.
+
+        Returns None for "not answered", a list of codes for multi, else one string.
+        """
+        qid, qtype = question["id"], question["type"]
+        values = raw if isinstance(raw, list) else ([] if raw is None else [raw])
+        values = [str(v).strip() for v in values if v is not None and str(v).strip() != ""]
+        if not values:
+            if question.get("required"):
+                raise AnswerError(qid, "required")
+            return None
+        if qtype == "multi":
+            return self._check_choices(question, sorted(set(values)))
+        if len(values) > 1:
+            raise AnswerError(qid, "only one answer allowed")
+        value = values[0]
+        if qtype == "number":
+            return self._check_number(question, value)
+        if qtype == "text":
+            if len(value) > question.get("max_length", TEXT_MAX):
+                raise AnswerError(qid, f"longer than {question.get('max_length', TEXT_MAX)} characters")
+            return value
+        return self._check_choices(question, [value])[0]
+
+    def _check_choices(self, question, values):
+        """Refuse any value that is not one of the question's choice codes."""
+        allowed = {str(c["value"]) for c in self.choices(question)}
+        for value in values:
+            if value not in allowed:
+                raise AnswerError(question["id"], f"'{value}' is not one of {sorted(allowed)}")
+        return values
+
+    def _check_number(self, question, value):
+        """Check a number answer against the question's bounds."""
+        try:
+            number = float(value)
+        except ValueError:
+            raise AnswerError(question["id"], f"'{value}' is not a number") from None
+        low, high = question.get("min"), question.get("max")
+        if (low is not None and number < low) or (high is not None and number > high):
+            raise AnswerError(question["id"], f"{value} is outside {low}..{high}")
+        return value
+
+    def clean_answers(self, raw_answers, partial=False):
+        """Check a whole set of answers; drop answers to hidden questions.
+
+        Unknown question ids are refused. With `partial`, required questions may be
+        missing (a draft in progress).
+        """
+        unknown = set(raw_answers) - {q["id"] for q in self.questions}
+        if unknown:
+            raise AnswerError(sorted(unknown)[0], "no such question")
+        clean = {}
+        for question in self.questions:
+            if not self.is_visible(question, clean):
+                continue
+            raw = raw_answers.get(question["id"])
+            if partial and raw in (None, "", []):
+                continue
+            value = self.parse(question, raw)
+            if value is not None:
+                clean[question["id"]] = value
+        return clean
+
+    def meta_from_answers(self, answers):
+        """Respondent facts that questions carry (`meta:`), e.g. respondent_type, age_band."""
+        meta = {}
+        for question in self.questions:
+            key = question.get("meta")
+            if key and question["id"] in answers:
+                meta[key] = answers[question["id"]]
+        return meta
+
+
+def validate_definition(definition, source="definition"):
+    """Check the structure of a definition; raise QuestionnaireError naming the place."""
+    for key in ("id", "version", "title", "questions"):
+        if key not in definition:
+            raise QuestionnaireError(f"{source}: missing '{key}'")
+    if not isinstance(definition["version"], int) or definition["version"] < 1:
+        raise QuestionnaireError(f"{source}: version must be a positive integer")
+    seen = set()
+    for position, question in enumerate(definition["questions"], 1):
+        where = f"{source}: question {position} ({question.get('id', '?')})"
+        if "id" not in question or question["id"] in seen:
+            raise QuestionnaireError(f"{where}: missing or duplicate id")
+        if question.get("type") not in QUESTION_TYPES:
+            raise QuestionnaireError(f"{where}: type must be one of {sorted(QUESTION_TYPES)}")
+        if not (question.get("text") or {}).get("zh"):
+            raise QuestionnaireError(f"{where}: missing Chinese text")
+        if question["type"] in ("single", "multi") and not question.get("choices"):
+            raise QuestionnaireError(f"{where}: a choice question needs choices")
+        rule = question.get("show_if")
+        if rule and rule.get("question") not in seen:
+            raise QuestionnaireError(f"{where}: show_if must refer to an earlier question")
+        seen.add(question["id"])
+    return definition
+
+
+def load_all(db, directory):
+    """Load every `*.yaml` definition in `directory` into the database.
+
+    Idempotent: an unchanged file is skipped. A changed file must carry a new version
+    number, since stored answers refer to the version they were given under.
+    """
+    results = []
+    for path in sorted(Path(directory).glob("*.yaml")):
+        definition = validate_definition(yaml.safe_load(path.read_text("utf-8")), path.name)
+        results.append(store_definition(db, definition))
+    return results
+
+
+def store_definition(db, definition):
+    """Store one definition version; return (id, version, 'loaded'|'unchanged')."""
+    text = json.dumps(definition, ensure_ascii=False, sort_keys=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    qid, version = definition["id"], definition["version"]
+    existing = db.execute(
+        "select sha256 from questionnaire_versions where questionnaire_id = ? and version = ?",
+        [qid, version],
+    ).fetchone()
+    if existing and existing[0] == digest:
+        return qid, version, "unchanged"
+    if existing:
+        raise QuestionnaireError(f"{qid}: version {version} changed; give the file a new version number")
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    title = definition["title"]
+    with transaction(db):
+        db.execute(
+            "insert into questionnaires (id, title_zh, title_en, current_version, audience)"
+            " values (?, ?, ?, ?, ?) on conflict(id) do update set title_zh = excluded.title_zh,"
+            " title_en = excluded.title_en, audience = excluded.audience,"
+            " current_version = max(current_version, excluded.current_version)",
+            [qid, title["zh"], title.get("en", ""), version, definition.get("audience", "")],
+        )
+        db.execute(
+            "insert into questionnaire_versions (questionnaire_id, version, definition, sha256, loaded_at)"
+            " values (?, ?, ?, ?, ?)",
+            [qid, version, text, digest, now],
+        )
+    return qid, version, "loaded"
+
+
+def get(db, questionnaire_id, version=None):
+    """Return a Questionnaire (the current version unless one is named)."""
+    if version is None:
+        row = db.execute(
+            "select current_version from questionnaires where id = ?", [questionnaire_id]
+        ).fetchone()
+        if row is None:
+            raise UnknownQuestionnaire(questionnaire_id)
+        version = row[0]
+    row = db.execute(
+        "select definition from questionnaire_versions where questionnaire_id = ? and version = ?",
+        [questionnaire_id, version],
+    ).fetchone()
+    if row is None:
+        raise UnknownQuestionnaire(f"{questionnaire_id} v{version}")
+    return Questionnaire(json.loads(row[0]))
+
+
+def list_current(db):
+    """All loaded questionnaires (id, titles, current version)."""
+    return list(db.query("select * from questionnaires order by id"))

@@ -1,0 +1,195 @@
+"""The respondent side: one question per page, a summary, then a calm thank-you.
+
+Works without JavaScript: each answer is a plain form POST that saves the draft on
+the server and redirects (post/redirect/get), so Back and refresh are safe.
+"""
+
+import json
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+
+from survey import links, questionnaires, responses
+from survey.db import get_db, transaction
+from survey.i18n import short_locale
+
+bp = Blueprint("respond", __name__)
+
+
+def _questionnaire_or_404(questionnaire_id, version=None):
+    """Load a questionnaire or answer 404."""
+    try:
+        return questionnaires.get(get_db(), questionnaire_id, version)
+    except questionnaires.UnknownQuestionnaire:
+        abort(404)
+
+
+@bp.get("/q/<questionnaire_id>")
+def start_generic(questionnaire_id):
+    """The public generic link of a questionnaire: its start page."""
+    questionnaire = _questionnaire_or_404(questionnaire_id)
+    return render_template("respond/start.html", q=questionnaire, link=None)
+
+
+@bp.get("/s/<code>")
+def start_tracked(code):
+    """A tracked link (site + channel, or one household): its start page."""
+    link = links.get_link(get_db(), code)
+    if link is None or link["disabled"]:
+        abort(404)
+    questionnaire = _questionnaire_or_404(link["questionnaire_id"])
+    if link["single_use"] and links.link_used(get_db(), code):
+        return render_template("respond/already.html", q=questionnaire), 200
+    return render_template("respond/start.html", q=questionnaire, link=link)
+
+
+@bp.post("/q/<questionnaire_id>/start")
+def start(questionnaire_id):
+    """Open a draft under a new submission id and go to the first question."""
+    db = get_db()
+    questionnaire = _questionnaire_or_404(questionnaire_id)
+    meta = {"channel": "qr"}
+    code = request.form.get("link")
+    if code:
+        link = links.get_link(db, code)
+        if link is None or link["disabled"] or link["questionnaire_id"] != questionnaire.id:
+            abort(404)
+        meta = links.meta_for(link)
+    submission_id = responses.new_submission_id()
+    now = responses.now_iso()
+    meta["started_at"] = now
+    with transaction(db):
+        db.execute(
+            "insert into drafts (submission_id, questionnaire_id, questionnaire_version, answers,"
+            " meta, started_at, updated_at) values (?, ?, ?, '{}', ?, ?, ?)",
+            [submission_id, questionnaire.id, questionnaire.version,
+             json.dumps(meta), now, now],
+        )
+    first = questionnaire.visible_questions({})[0]
+    return redirect(url_for("respond.question", submission_id=submission_id, question_id=first["id"]))
+
+
+def _load_draft(submission_id):
+    """Return (draft row, questionnaire, answers); a finished form goes to thank-you."""
+    db = get_db()
+    draft = db.execute(
+        "select questionnaire_id, questionnaire_version, answers, meta from drafts"
+        " where submission_id = ?", [submission_id]).fetchone()
+    if draft is None:
+        if responses.find(db, submission_id) is not None:
+            abort(redirect(url_for("respond.done", submission_id=submission_id)))
+        abort(404)
+    questionnaire = _questionnaire_or_404(draft[0], draft[1])
+    return questionnaire, json.loads(draft[2]), json.loads(draft[3])
+
+
+def _save_answers(submission_id, answers):
+    """Write the draft's answers back (one small transaction)."""
+    db = get_db()
+    with transaction(db):
+        db.execute(
+            "update drafts set answers = ?, updated_at = ? where submission_id = ?",
+            [json.dumps(answers, ensure_ascii=False), responses.now_iso(), submission_id],
+        )
+
+
+def _neighbours(visible, question_id):
+    """The previous and next question ids around `question_id` (None at the ends)."""
+    ids = [q["id"] for q in visible]
+    index = ids.index(question_id)
+    previous = ids[index - 1] if index > 0 else None
+    following = ids[index + 1] if index + 1 < len(ids) else None
+    return previous, following
+
+
+@bp.route("/r/<submission_id>/<question_id>", methods=["GET", "POST"])
+def question(submission_id, question_id):
+    """Show one question; on POST check and keep the answer, then go on."""
+    questionnaire, answers, _meta = _load_draft(submission_id)
+    current = questionnaire.question(question_id)
+    if current is None:
+        abort(404)
+    visible = questionnaire.visible_questions(answers)
+    if current not in visible:
+        return redirect(url_for("respond.summary", submission_id=submission_id))
+    error = None
+    if request.method == "POST":
+        raw = request.form.getlist("answer") if current["type"] == "multi" else request.form.get("answer")
+        if request.form.get("action") == "skip" and not current.get("required"):
+            raw = None
+        try:
+            value = questionnaire.parse(current, raw)
+        except questionnaires.AnswerError as exc:
+            error = exc.message
+        else:
+            answers.pop(current["id"], None)
+            if value is not None:
+                answers[current["id"]] = value
+            # A changed answer may hide later questions: keep only what stays visible.
+            answers = questionnaire.clean_answers(answers, partial=True)
+            _save_answers(submission_id, answers)
+            visible = questionnaire.visible_questions(answers)
+            _previous, following = _neighbours(visible, current["id"])
+            back_to_summary = "summary" in (request.form.get("return"), request.args.get("return"))
+            if following is None or back_to_summary:
+                return redirect(url_for("respond.summary", submission_id=submission_id))
+            return redirect(url_for("respond.question", submission_id=submission_id, question_id=following))
+    previous, _following = _neighbours(visible, current["id"])
+    position = [q["id"] for q in visible].index(current["id"]) + 1
+    return render_template(
+        "respond/question.html", q=questionnaire, question=current, sid=submission_id,
+        position=position, count=len(visible), previous=previous, error=error,
+        value=answers.get(current["id"]), choices=questionnaire.choices(current),
+        from_summary=request.args.get("return") == "summary",
+    ), (400 if error else 200)
+
+
+@bp.get("/r/<submission_id>/summary")
+def summary(submission_id):
+    """Every answer on one page, each with a change link, before sending."""
+    questionnaire, answers, _meta = _load_draft(submission_id)
+    visible = questionnaire.visible_questions(answers)
+    missing = [q for q in visible if q.get("required") and q["id"] not in answers]
+    rows = [(q, _label(questionnaire, q, answers.get(q["id"]))) for q in visible]
+    return render_template("respond/summary.html", q=questionnaire, sid=submission_id,
+                           rows=rows, missing=missing)
+
+
+def _label(questionnaire, question, value):
+    """The words of an answer as the respondent saw them, in the current locale."""
+    if value is None:
+        return None
+    lang = short_locale()
+    labels = {str(c["value"]): c.get(lang) or c["zh"] for c in questionnaire.choices(question)}
+    values = value if isinstance(value, list) else [value]
+    return "、".join(labels.get(str(v), str(v)) for v in values)
+
+
+@bp.post("/r/<submission_id>/submit")
+def submit(submission_id):
+    """Store the response exactly once and show the thank-you page."""
+    db = get_db()
+    if responses.find(db, submission_id) is not None:
+        return redirect(url_for("respond.done", submission_id=submission_id))
+    questionnaire, answers, meta = _load_draft(submission_id)
+    meta["submitted_at"] = responses.now_iso()
+    try:
+        responses.record(db, questionnaire, submission_id, answers, meta)
+    except responses.SubmissionError as exc:
+        first_missing = questionnaire.question(exc.field)
+        if first_missing is not None:
+            return redirect(url_for("respond.question", submission_id=submission_id,
+                                    question_id=exc.field, **{"return": "summary"}))
+        abort(400)
+    return redirect(url_for("respond.done", submission_id=submission_id))
+
+
+@bp.get("/r/<submission_id>/done")
+def done(submission_id):
+    """The calm thank-you page."""
+    db = get_db()
+    row = db.execute(
+        "select questionnaire_id, questionnaire_version from responses where submission_id = ?",
+        [submission_id]).fetchone()
+    if row is None:
+        abort(404)
+    return render_template("respond/done.html", q=_questionnaire_or_404(row[0], row[1]))

@@ -1,0 +1,141 @@
+"""Storing responses: one transaction each, exactly once per submission id.
+
+Every entry path (the respondent pages, paper import, the staff app's offline
+queue, the JSON API) ends here, so the rules live in one place.
+"""
+
+import re
+import uuid
+from datetime import datetime, timezone
+
+from survey.db import transaction
+from survey.questionnaires import AnswerError
+
+SUBMISSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{7,63}$")
+RESPONDENT_TYPES = {"self", "proxy", "assisted", "public"}
+CHANNELS = {"qr", "poster", "flyer", "door", "phone", "wechat", "paper", "import", "api", "household"}
+META_FIELDS = (
+    "link_code", "site_id", "channel", "respondent_type", "household_id", "staff_user_id",
+    "consent", "source", "age_band", "living_alone", "started_at", "submitted_at", "device_hash",
+)
+
+
+class SubmissionError(ValueError):
+    """A submission cannot be stored; `field` names the offending field."""
+
+    def __init__(self, field, message):
+        """Keep the field next to the message."""
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def new_submission_id():
+    """A fresh, unguessable submission id, generated when a form starts."""
+    return str(uuid.uuid4())
+
+
+def now_iso():
+    """The current UTC time as an ISO string (seconds)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _parse_time(value, field):
+    """Parse an ISO time (naive means UTC); refuse anything else naming the field."""
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise SubmissionError(field, f"'{value}' is not a date-time (use ISO 8601)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def build_row(questionnaire, submission_id, answers, meta):
+    """Check a submission and return (clean answers, responses row). Raises on bad input."""
+    if not SUBMISSION_ID.match(str(submission_id or "")):
+        raise SubmissionError("id", "a submission id of 8-64 letters, digits or dashes is required")
+    unknown = set(meta) - set(META_FIELDS)
+    if unknown:
+        raise SubmissionError(sorted(unknown)[0], "unknown meta field")
+    try:
+        clean = questionnaire.clean_answers(answers)
+    except AnswerError as error:
+        raise SubmissionError(error.question_id, error.message) from None
+    row = {key: meta.get(key) for key in META_FIELDS}
+    row.update({k: v for k, v in questionnaire.meta_from_answers(clean).items() if k in META_FIELDS})
+    if row["living_alone"] is not None:
+        row["living_alone"] = int(row["living_alone"])
+    row["channel"] = row["channel"] or "qr"
+    row["source"] = row["source"] or "web"
+    if row["channel"] not in CHANNELS:
+        raise SubmissionError("channel", f"must be one of {sorted(CHANNELS)}")
+    if questionnaire.definition.get("audience") == "public" and not row["respondent_type"]:
+        row["respondent_type"] = "public"
+    if row["respondent_type"] and row["respondent_type"] not in RESPONDENT_TYPES:
+        raise SubmissionError("respondent_type", f"must be one of {sorted(RESPONDENT_TYPES)}")
+    received = datetime.now(timezone.utc)
+    submitted = _parse_time(row["submitted_at"], "submitted_at") if row["submitted_at"] else received
+    started = _parse_time(row["started_at"], "started_at") if row["started_at"] else None
+    row["submitted_at"] = submitted.isoformat(timespec="seconds")
+    row["started_at"] = started.isoformat(timespec="seconds") if started else None
+    row["duration_s"] = (submitted - started).total_seconds() if started else None
+    row["received_at"] = received.isoformat(timespec="seconds")
+    row.update(submission_id=submission_id, questionnaire_id=questionnaire.id,
+               questionnaire_version=questionnaire.version)
+    return clean, row
+
+
+def record(db, questionnaire, submission_id, answers, meta=None):
+    """Store one response with its answers; return (response_id, created).
+
+    A submission id seen before returns the stored response's id and created=False
+    and writes nothing, so a double tap, a refresh or a retry days later is harmless.
+    """
+    clean, row = build_row(questionnaire, submission_id, answers, meta or {})
+    with transaction(db):
+        existing = find(db, submission_id)
+        if existing is not None:
+            return existing, False
+        response_id = _insert(db, row, clean)
+        db.execute("delete from drafts where submission_id = ?", [submission_id])
+    return response_id, True
+
+
+def _insert(db, row, clean):
+    """Insert the response row and one answers row per value (inside a transaction)."""
+    columns = list(row)
+    cursor = db.execute(
+        f"insert into responses ({', '.join(columns)}) values ({', '.join('?' for _ in columns)})",
+        [row[c] for c in columns],
+    )
+    response_id = cursor.lastrowid
+    for question_id, value in clean.items():
+        for single in value if isinstance(value, list) else [value]:
+            db.execute(
+                "insert into answers (response_id, question_id, value) values (?, ?, ?)",
+                [response_id, question_id, single],
+            )
+    return response_id
+
+
+def record_many(db, items):
+    """Store many already-checked (clean, row) pairs in ONE transaction (imports)."""
+    with transaction(db):
+        return [_insert(db, row, clean) for clean, row in items]
+
+
+def find(db, submission_id):
+    """The response id stored under a submission id, or None."""
+    row = db.execute("select id from responses where submission_id = ?", [submission_id]).fetchone()
+    return row[0] if row else None
+
+
+def answers_of(db, response_id):
+    """The stored answers of one response as {question_id: value or [values]}."""
+    result = {}
+    for row in db.query(
+        "select question_id, value from answers where response_id = ? order by rowid", [response_id]
+    ):
+        result.setdefault(row["question_id"], []).append(row["value"])
+    return result

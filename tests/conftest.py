@@ -1,0 +1,116 @@
+"""Shared fixtures: a fresh app and database per test, a client, a CLI runner."""
+
+import re
+
+import pytest
+
+from app import create_app
+
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture
+def app(tmp_path):
+    """An app on a fresh database in a temporary folder, with CSRF checks on."""
+    app = create_app({
+        "TESTING": True,
+        "SECRET_KEY": "test",
+        "DATABASE": str(tmp_path / "test.sqlite"),
+        "BASE_URL": "https://survey.example.cn",
+    })
+    yield app
+
+
+@pytest.fixture
+def client(app):
+    """A test client for the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    """A CLI runner for the app's commands."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def db(app):
+    """The app's database, opened inside an app context."""
+    from survey.db import get_db
+
+    with app.app_context():
+        yield get_db()
+
+
+def csrf_token(html):
+    """The CSRF token in a page's form."""
+    match = CSRF_FIELD.search(html if isinstance(html, str) else html.decode())
+    assert match, "the page has no CSRF token"
+    return match.group(1)
+
+
+class Respondent:
+    """Walks the respondent pages as a person would: start, answer, submit."""
+
+    def __init__(self, client, start_path):
+        """Open the start page at `start_path` (/q/<id> or /s/<code>)."""
+        self.client = client
+        page = client.get(start_path)
+        assert page.status_code == 200
+        action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1)
+        data = {"csrf_token": csrf_token(page.text)}
+        link = re.search(r'name="link" value="([^"]+)"', page.text)
+        if link:
+            data["link"] = link.group(1)
+        started = client.post(action, data=data)
+        assert started.status_code == 302
+        self.location = started.location
+        self.submission_id = self.location.split("/")[2]
+
+    def page(self):
+        """The current page."""
+        return self.client.get(self.location)
+
+    def answer(self, value, action="next"):
+        """Answer the current question (a str, a list for multi, or None) and follow on."""
+        page = self.page()
+        data = {"csrf_token": csrf_token(page.text), "action": action}
+        if value is not None:
+            data["answer"] = value
+        response = self.client.post(self.location, data=data)
+        if response.status_code == 302:
+            self.location = response.location
+        return response
+
+    def current_question(self):
+        """The id of the question at the current location (None on the summary)."""
+        last = self.location.rstrip("/").split("/")[-1]
+        return None if last == "summary" else last
+
+    def answer_all(self, answers):
+        """Answer every question shown with `answers` (skip those not given)."""
+        while self.current_question():
+            qid = self.current_question()
+            value = answers.get(qid)
+            response = self.answer(value, action="next" if value is not None else "skip")
+            assert response.status_code == 302, f"{qid}: {response.status_code}"
+
+    def submit(self):
+        """Send the form from the summary page."""
+        page = self.client.get(f"/r/{self.submission_id}/summary")
+        return self.client.post(f"/r/{self.submission_id}/submit", data={"csrf_token": csrf_token(page.text)})
+
+
+@pytest.fixture
+def respondent(client):
+    """A factory: `respondent('/q/elder-satisfaction')` starts a new form."""
+    return lambda path: Respondent(client, path)
+
+
+ELDER_ANSWERS = {
+    "respondent": "self", "services": ["emergency_call", "hotline"], "overall": "5",
+    "item_attitude": "4", "item_timeliness": "5", "item_professionalism": "4",
+    "item_device_ease": "5", "item_fault_response": "2", "item_repair": "3",
+    "hotline_unanswered": "1", "age_band": "80-89", "living_alone": "1",
+    "suggestion": "设备坏了报修好几天才来人",
+}

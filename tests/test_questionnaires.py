@@ -1,0 +1,119 @@
+"""Questionnaire definitions: loading, versions, show-if, answer checking."""
+
+import pytest
+
+from survey import questionnaires
+from survey.questionnaires import AnswerError, Questionnaire, QuestionnaireError
+
+
+def test_init_db_loads_the_three_standard_questionnaires(db):
+    """init-db (run by create_app) loaded every definition file."""
+    ids = {row["id"] for row in questionnaires.list_current(db)}
+    assert ids == {"elder-satisfaction", "public-awareness", "security-feeling"}
+
+
+def test_init_db_is_idempotent(runner):
+    """Running init-db again reports every file unchanged."""
+    result = runner.invoke(args=["init-db"])
+    assert result.exit_code == 0
+    assert "elder-satisfaction v1: unchanged" in result.output
+
+
+def test_changed_definition_needs_new_version(db):
+    """A changed file under the same version is refused; a new version is stored beside it."""
+    definition = dict(questionnaires.get(db, "public-awareness").definition)
+    definition["title"] = {"zh": "改过的标题"}
+    with pytest.raises(QuestionnaireError, match="new version"):
+        questionnaires.store_definition(db, definition)
+    definition["version"] = 2
+    assert questionnaires.store_definition(db, definition)[2] == "loaded"
+    assert questionnaires.get(db, "public-awareness").version == 2
+    assert questionnaires.get(db, "public-awareness", 1).text("title") != "改过的标题"
+
+
+@pytest.mark.parametrize("broken, message", [
+    ({"version": 1, "title": {"zh": "x"}, "questions": []}, "missing 'id'"),
+    ({"id": "x", "version": 0, "title": {"zh": "x"}, "questions": []}, "version"),
+    ({"id": "x", "version": 1, "title": {"zh": "x"}, "questions": [{"id": "a", "type": "slider", "text": {"zh": "?"}}]},
+     "type must be"),
+    ({"id": "x", "version": 1, "title": {"zh": "x"}, "questions": [{"id": "a", "type": "single", "text": {"zh": "?"}}]},
+     "needs choices"),
+    ({"id": "x", "version": 1, "title": {"zh": "x"},
+      "questions": [{"id": "a", "type": "yesno", "text": {"zh": "?"}, "show_if": {"question": "b", "equals": "1"}}]},
+     "earlier question"),
+    ({"id": "x", "version": 1, "title": {"zh": "x"},
+      "questions": [{"id": "a", "type": "yesno", "text": {"zh": "?"}},
+                    {"id": "a", "type": "yesno", "text": {"zh": "?"}}]},
+     "duplicate"),
+])
+def test_bad_definitions_are_refused_naming_the_problem(broken, message):
+    """Each malformed definition raises an error that says what is wrong."""
+    with pytest.raises(QuestionnaireError, match=message):
+        questionnaires.validate_definition(broken, "test.yaml")
+
+
+@pytest.fixture
+def elder(db):
+    """The elder-satisfaction questionnaire."""
+    return questionnaires.get(db, "elder-satisfaction")
+
+
+@pytest.mark.parametrize("question_id, raw, expected", [
+    ("overall", "5", "5"),
+    ("overall", " 4 ", "4"),
+    ("services", ["hotline", "meals", "meals"], ["hotline", "meals"]),
+    ("living_alone", "0", "0"),
+    ("suggestion", "  很好  ", "很好"),
+    ("suggestion", "", None),
+    ("item_attitude", None, None),
+])
+def test_parse_accepts_valid_answers(elder, question_id, raw, expected):
+    """Valid answers of every type become stored codes."""
+    assert elder.parse(elder.question(question_id), raw) == expected
+
+
+@pytest.mark.parametrize("question_id, raw, message", [
+    ("overall", "6", "not one of"),
+    ("overall", None, "required"),
+    ("overall", ["4", "5"], "only one"),
+    ("services", ["meals", "karaoke"], "karaoke"),
+    ("suggestion", "长" * 501, "longer than 500"),
+])
+def test_parse_refuses_invalid_answers(elder, question_id, raw, message):
+    """Invalid answers raise AnswerError naming the question."""
+    with pytest.raises(AnswerError, match=message) as error:
+        elder.parse(elder.question(question_id), raw)
+    assert error.value.question_id == question_id
+
+
+def test_number_question_bounds():
+    """A number question checks numbers and its bounds."""
+    q = Questionnaire({"id": "n", "version": 1, "title": {"zh": "n"},
+                       "questions": [{"id": "calls", "type": "number", "min": 0, "max": 99, "text": {"zh": "?"}}]})
+    assert q.parse(q.question("calls"), "12") == "12"
+    with pytest.raises(AnswerError, match="not a number"):
+        q.parse(q.question("calls"), "twelve")
+    with pytest.raises(AnswerError, match="outside"):
+        q.parse(q.question("calls"), "100")
+
+
+def test_show_if_hides_device_questions_without_emergency_call(elder):
+    """Device items show only to those who used the emergency-call service."""
+    shown = {q["id"] for q in elder.visible_questions({"services": ["meals"]})}
+    assert "item_device_ease" not in shown and "hotline_unanswered" not in shown
+    shown = {q["id"] for q in elder.visible_questions({"services": ["emergency_call", "hotline"]})}
+    assert {"item_device_ease", "item_fault_response", "item_repair", "hotline_unanswered"} <= shown
+
+
+def test_clean_answers_drops_answers_to_hidden_questions(elder):
+    """An answer to a question that is no longer shown is not kept."""
+    clean = elder.clean_answers({"respondent": "self", "services": ["meals"], "overall": "4",
+                                 "item_device_ease": "5"})
+    assert "item_device_ease" not in clean
+
+
+def test_agree_scale_uses_agreement_words(db):
+    """The security questions use 同意 words, not 满意 words."""
+    security = questionnaires.get(db, "security-feeling")
+    words = [c["zh"] for c in security.choices(security.question("worry_reduced"))]
+    assert words[0] == "非常同意" and "满意" not in "".join(words)

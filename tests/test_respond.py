@@ -1,0 +1,220 @@
+"""The respondent pages through the Flask test client: every question type,
+show-if, back and summary, CSRF, double submit, tracked and one-time links."""
+
+import re
+
+from conftest import ELDER_ANSWERS, csrf_token
+
+from survey import links, questionnaires, responses
+
+
+def stored(db, submission_id):
+    """The stored answers of a submission, or None."""
+    response_id = responses.find(db, submission_id)
+    return None if response_id is None else responses.answers_of(db, response_id)
+
+
+def test_start_page_is_chinese_with_a_start_button(client):
+    """The generic link shows the title, the intro and one big start button."""
+    page = client.get("/q/elder-satisfaction")
+    assert page.status_code == 200
+    assert 'lang="zh-CN"' in page.text
+    assert "养老服务满意度调查" in page.text and "开始答题" in page.text
+
+
+def test_english_locale_on_request(client):
+    """?lang=en shows the English wording."""
+    page = client.get("/q/elder-satisfaction?lang=en")
+    assert "Elderly-care service satisfaction survey" in page.text
+    assert 'lang="en"' in page.text
+
+
+def test_unknown_questionnaire_is_404(client):
+    """An unknown questionnaire id answers 404."""
+    assert client.get("/q/nope").status_code == 404
+
+
+def test_full_elder_questionnaire_is_stored_with_meta(respondent, db):
+    """Answering every question stores each answer, the version and the channel."""
+    person = respondent("/q/elder-satisfaction")
+    person.answer_all(ELDER_ANSWERS)
+    assert person.submit().status_code == 302
+    answers = stored(db, person.submission_id)
+    assert answers["overall"] == ["5"]
+    assert answers["services"] == ["emergency_call", "hotline"]
+    assert answers["suggestion"] == ["设备坏了报修好几天才来人"]
+    row = next(db.query("select * from responses where submission_id = ?", [person.submission_id]))
+    assert row["questionnaire_version"] == 1 and row["channel"] == "qr"
+    assert row["respondent_type"] == "self" and row["age_band"] == "80-89" and row["living_alone"] == 1
+    assert row["started_at"] and row["submitted_at"] and row["duration_s"] >= 0
+
+
+def test_progress_counts_visible_questions(respondent):
+    """The page says 第 n 题，共 m 题, and the count follows show-if."""
+    person = respondent("/q/elder-satisfaction")
+    assert "第 1 题，共 9 题" in person.page().text
+    person.answer("self")
+    person.answer(["emergency_call"])
+    assert "第 3 题，共 12 题" in person.page().text
+
+
+def test_show_if_skips_hidden_questions(respondent, db):
+    """Without emergency_call, the device questions are never asked."""
+    person = respondent("/q/elder-satisfaction")
+    seen = []
+    answers = dict(ELDER_ANSWERS, services=["meals"])
+    while person.current_question():
+        seen.append(person.current_question())
+        person.answer(answers.get(person.current_question()), action="next")
+    assert "item_device_ease" not in seen and "hotline_unanswered" not in seen
+    person.submit()
+    assert "item_device_ease" not in stored(db, person.submission_id)
+
+
+def test_required_question_shows_error_summary_and_stays(respondent):
+    """Next without an answer to a required question shows a named error, in words."""
+    person = respondent("/q/elder-satisfaction")
+    response = person.answer(None)
+    assert response.status_code == 400
+    assert "请先回答这道题" in response.text and 'href="#answer-1"' in response.text
+    assert person.current_question() == "respondent"
+
+
+def test_back_link_keeps_answers(respondent):
+    """Going back shows the earlier answer still chosen."""
+    person = respondent("/q/elder-satisfaction")
+    person.answer("proxy")
+    page = person.page()
+    back = re.search(r'<a class="back" href="([^"]+)"', page.text).group(1)
+    earlier = person.client.get(back)
+    assert re.search(r'value="proxy" checked', earlier.text)
+
+
+def test_summary_lists_answers_with_change_links(respondent):
+    """The summary shows each answer in words with a change link that returns to it."""
+    person = respondent("/q/public-awareness")
+    person.answer_all({"knows_hotline": "1", "knows_services": "0", "heard_from": ["poster"],
+                       "wants_info_no_channel": "1", "satisfaction": "4"})
+    summary = person.page().text
+    assert "海报、宣传单" in summary and "满意" in summary and "（没有回答）" in summary
+    change = re.search(r'href="(/r/[^"]+/knows_services\?return=summary)"', summary).group(1)
+    page = person.client.get(change)
+    response = person.client.post(change, data={"csrf_token": csrf_token(page.text), "answer": "1"})
+    assert response.location.endswith("/summary")
+
+
+def test_changing_an_answer_drops_answers_that_became_hidden(respondent, db):
+    """Unticking emergency_call from the summary removes the device answers."""
+    person = respondent("/q/elder-satisfaction")
+    person.answer_all(ELDER_ANSWERS)
+    path = f"/r/{person.submission_id}/services?return=summary"
+    page = person.client.get(path)
+    person.client.post(path, data={"csrf_token": csrf_token(page.text), "answer": ["meals"], "return": "summary"})
+    person.submit()
+    answers = stored(db, person.submission_id)
+    assert "item_fault_response" not in answers and answers["services"] == ["meals"]
+
+
+def test_multi_choice_and_yes_no_and_text(respondent, db):
+    """Multiple choice keeps every ticked box; yes/no and text are stored as given."""
+    person = respondent("/q/public-awareness")
+    person.answer_all({"knows_hotline": "1", "knows_services": "1", "heard_from": ["poster", "family", "online"],
+                       "wants_info_no_channel": "0", "satisfaction": "3", "suggestion": "<script>x</script>"})
+    person.submit()
+    answers = stored(db, person.submission_id)
+    assert answers["heard_from"] == ["family", "online", "poster"]
+    assert answers["knows_hotline"] == ["1"] and answers["suggestion"] == ["<script>x</script>"]
+
+
+def test_value_outside_choices_is_refused(respondent):
+    """A forged value not among the choices is refused with a clear message."""
+    person = respondent("/q/elder-satisfaction")
+    response = person.answer("boss")
+    assert response.status_code == 400 and "这个回答有问题" in response.text
+
+
+def test_forged_post_without_csrf_is_400_and_stores_nothing(respondent, client, db):
+    """A POST without the CSRF token answers 400 and stores nothing."""
+    person = respondent("/q/public-awareness")
+    person.answer_all({"knows_hotline": "1", "knows_services": "1", "satisfaction": "5"})
+    response = client.post(f"/r/{person.submission_id}/submit", data={})
+    assert response.status_code == 400
+    response = client.post(f"/r/{person.submission_id}/submit", data={"csrf_token": "forged"})
+    assert response.status_code == 400
+    assert responses.find(db, person.submission_id) is None
+    assert client.post("/q/public-awareness/start", data={}).status_code == 400
+
+
+def test_double_submit_stores_once(respondent, db):
+    """Two taps on 提交 (or a refresh that re-posts) store one response."""
+    person = respondent("/q/public-awareness")
+    person.answer_all({"knows_hotline": "1", "knows_services": "1", "satisfaction": "5"})
+    page = person.client.get(f"/r/{person.submission_id}/summary")
+    token = csrf_token(page.text)
+    first = person.client.post(f"/r/{person.submission_id}/submit", data={"csrf_token": token})
+    second = person.client.post(f"/r/{person.submission_id}/submit", data={"csrf_token": token})
+    assert first.location == second.location and first.location.endswith("/done")
+    count = db.execute("select count(*) from responses where submission_id = ?", [person.submission_id]).fetchone()
+    assert count[0] == 1
+
+
+def test_after_submit_question_pages_lead_to_thank_you(respondent):
+    """Back after sending goes to the thank-you page, not to an editable form."""
+    person = respondent("/q/public-awareness")
+    person.answer_all({"knows_hotline": "1", "knows_services": "1", "satisfaction": "5"})
+    person.submit()
+    page = person.client.get(f"/r/{person.submission_id}/knows_hotline")
+    assert page.status_code == 302 and page.location.endswith("/done")
+    done = person.client.get(page.location)
+    assert "提交成功" in done.text and "谢谢您的参与" in done.text
+
+
+def test_missing_required_answer_blocks_submit(respondent, db):
+    """The summary lists unanswered required questions instead of the send button."""
+    person = respondent("/q/public-awareness")
+    person.answer("1")
+    summary = person.client.get(f"/r/{person.submission_id}/summary").text
+    assert "还有题目没有回答" in summary and "提交</button>" not in summary
+
+
+def test_tracked_link_records_site_and_channel(respondent, db):
+    """A response through /s/<code> records its link, site and channel."""
+    site_id = links.create_site(db, "xh", "新华社区")
+    code = links.create_link(db, "public-awareness", "flyer", site_id=site_id)
+    person = respondent(f"/s/{code}")
+    person.answer_all({"knows_hotline": "0", "knows_services": "1", "satisfaction": "4"})
+    person.submit()
+    row = next(db.query("select * from responses where submission_id = ?", [person.submission_id]))
+    assert (row["link_code"], row["site_id"], row["channel"], row["respondent_type"]) == (
+        code, site_id, "flyer", "public")
+
+
+def test_household_link_answers_once(respondent, client, db):
+    """A one-time household link refuses a second questionnaire politely."""
+    site_id = links.create_site(db, "xh", "新华社区")
+    db.execute("insert into households (site_id, household_no, name, created_at) values (?, 'H001', '张三', 'x')",
+               [site_id])
+    code = links.create_link(db, "security-feeling", "household", site_id=site_id, household_id=1)
+    person = respondent(f"/s/{code}")
+    person.answer_all({"respondent": "self", "worry_reduced": "5", "confidence_increased": "4",
+                       "security_improved": "5"})
+    person.submit()
+    again = client.get(f"/s/{code}")
+    assert "这份问卷已经填过了" in again.text
+
+
+def test_record_refuses_bad_submission_ids_and_meta(db):
+    """The storage layer names the bad field and stores nothing."""
+    questionnaire = questionnaires.get(db, "public-awareness")
+    answers = {"knows_hotline": "1", "knows_services": "1", "satisfaction": "5"}
+    for submission_id, meta, field in [("short", {}, "id"), ("x" * 80, {}, "id"),
+                                       ("valid-id-1", {"channel": "telepathy"}, "channel"),
+                                       ("valid-id-2", {"colour": "red"}, "colour"),
+                                       ("valid-id-3", {"submitted_at": "yesterday"}, "submitted_at")]:
+        try:
+            responses.record(db, questionnaire, submission_id, answers, meta)
+        except responses.SubmissionError as error:
+            assert error.field == field
+        else:
+            raise AssertionError(f"{submission_id} {meta} was accepted")
+    assert db.execute("select count(*) from responses").fetchone()[0] == 0
