@@ -40,12 +40,19 @@ def create_app(test_config=None):
     with app.app_context():
         db.init_db()
 
-    from survey import demo, importer, links, respond
+    from survey import auth, demo, importer, links, respond
 
+    auth.init_app(app)
     app.register_blueprint(respond.bp)
     app.register_blueprint(links.bp)
     importer.init_app(app)
     demo.init_app(app)
+
+    @app.get("/health")
+    def health():
+        """Liveness and database check for load balancers and monitors."""
+        db.get_db().execute("select 1").fetchone()
+        return {"status": "ok"}
 
     @app.context_processor
     def inject_locale():

@@ -9,12 +9,15 @@ def create(db):
     _links(db)
     _responses(db)
     _accounts(db)
-    for extension in EXTENSIONS:
+    for extension in _extensions():
         extension(db)
 
 
-# Feature modules may append a callable(db) here to create their own tables.
-EXTENSIONS = []
+def _extensions():
+    """Tables owned by feature modules, each created by the module's create_schema(db)."""
+    from survey import audit, auth
+
+    return [audit.create_schema, auth.create_schema]
 
 
 def _questionnaires(db):

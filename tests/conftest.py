@@ -114,3 +114,36 @@ ELDER_ANSWERS = {
     "hotline_unanswered": "1", "age_band": "80-89", "living_alone": "1",
     "suggestion": "设备坏了报修好几天才来人",
 }
+
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def users(app):
+    """One user per role: admin, staff, evaluator (password PASSWORD), and one evaluator
+    granted personal data (`evaluator_pd`)."""
+    from survey.auth import create_user
+    from survey.db import get_db
+
+    with app.app_context():
+        db = get_db()
+        return {
+            "admin": create_user(db, "admin", PASSWORD, "admin", "管理员"),
+            "staff": create_user(db, "staff", PASSWORD, "staff", "王调查员"),
+            "evaluator": create_user(db, "evaluator", PASSWORD, "evaluator", "评价组"),
+            "evaluator_pd": create_user(db, "evaluator_pd", PASSWORD, "evaluator", "评价组长",
+                                        can_see_personal_data=True),
+        }
+
+
+@pytest.fixture
+def login(client, users):
+    """`login('staff')` logs the test client in as that user and returns the client."""
+    def do_login(username):
+        page = client.get("/login")
+        response = client.post("/login", data={"csrf_token": csrf_token(page.text),
+                                                "username": username, "password": PASSWORD})
+        assert response.status_code == 302, f"login as {username} failed"
+        return client
+    return do_login
