@@ -30,6 +30,11 @@ BREAKDOWNS = {
 }
 
 
+# Measures that are not answers to a questionnaire's questions (e.g. roster coverage):
+# name -> function(db, questionnaire_id, filters, by) returning a Rate or {group: Rate}.
+EXTRA_MEASURES = {}
+
+
 @dataclass
 class Rate:
     """A measured share with its sample: value = successes / n, and a 95% Wilson interval."""
@@ -141,6 +146,8 @@ def compute(db, questionnaire_id, name, filters=None, by=None):
     specs = measure_specs(definition)
     if name == "responses":
         return _response_counts(db, questionnaire_id, filters, by)
+    if name in EXTRA_MEASURES:
+        return EXTRA_MEASURES[name](db, questionnaire_id, filters, by)
     if name not in specs:
         raise UnknownMeasureError(f"questionnaire '{questionnaire_id}' has no measure '{name}'")
     spec = specs[name]
