@@ -47,6 +47,9 @@ def create_app(test_config=None):
     app.register_blueprint(links.bp)
     importer.init_app(app)
     demo.init_app(app)
+    from survey import scores
+
+    scores.init_app(app)
 
     @app.get("/health")
     def health():

@@ -52,7 +52,7 @@ def _figure(result: ScoreResult) -> Figure:
     ax.barh(rows, weights, color=WEIGHT_COLOUR, edgecolor=SCORE_COLOUR, label="分值")
     ax.barh(rows, scores, height=0.5, color=SCORE_COLOUR, label="得分")
     top = max(weights) if weights else 1
-    for row, (score, weight) in enumerate(zip(scores, weights)):
+    for row, (score, weight) in enumerate(zip(scores, weights, strict=True)):
         rate = score / weight if weight else 0
         colour = LOST_COLOUR if score < weight else "#1a1a1a"
         ax.text(weight + top * 0.01, row, f"{score:g} / {weight:g}（{rate:.0%}）",

@@ -15,9 +15,9 @@ def create(db):
 
 def _extensions():
     """Tables owned by feature modules, each created by the module's create_schema(db)."""
-    from survey import audit, auth
+    from survey import audit, auth, scores
 
-    return [audit.create_schema, auth.create_schema]
+    return [audit.create_schema, auth.create_schema, scores.create_schema]
 
 
 def _questionnaires(db):

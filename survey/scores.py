@@ -1,0 +1,408 @@
+"""Indicator systems in the app: the `score` and `measures` CLI and the evaluators' pages.
+
+CLI: `flask --app app score FILE.yaml [--json]` and
+`flask --app app measures <questionnaire-id> [--json] [--by site|channel|...]`.
+Pages (evaluators; admin passes too) under /scores: upload or pick a system, see its
+score table laid out like a report's appendix table, its chart, and an XLSX download.
+
+Charts are cached in the `score_chart_cache` table, keyed by the sha256 of the YAML, the
+filters and the state of every questionnaire the system's survey leaves read (response
+count, last response id, excluded count, current version). A table rather than files
+in the instance folder: it goes with the database (tests, backups and several gunicorn
+workers all see the same cache, with no file locking), and a changed response moves the
+key, so an entry can never be stale; older entries of the same system are pruned.
+"""
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+import yaml
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from scoring import IndicatorSystemError, UnknownMeasureError, format_table, load_system, score_system
+from scoring import measures as survey_measures
+from scoring.appendix import appendix_rows, title
+from scoring.charts import score_weight_chart, score_weight_chart_svg
+from scoring.xlsx import score_table_xlsx
+from survey import audit
+from survey.auth import add_nav, role_required
+from survey.db import get_db, transaction
+
+bp = Blueprint("scores", __name__, url_prefix="/scores")
+ROOT = Path(__file__).resolve().parents[1]
+CHART_VERSION = "1"
+FILTER_KEYS = ("period_from", "period_to", "site")
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class UploadError(ValueError):
+    """An uploaded indicator-system file is refused; the message says why (and where)."""
+
+
+def create_schema(db):
+    """The uploaded indicator systems and the chart cache."""
+    db["indicator_systems"].create(
+        {"id": int, "name": str, "filename": str, "yaml": str, "sha256": str,
+         "uploaded_by": str, "uploaded_at": str},
+        pk="id", not_null={"name", "yaml", "sha256", "uploaded_at"}, if_not_exists=True,
+    )
+    db["score_chart_cache"].create(
+        {"key": str, "system_id": int, "fmt": str, "data": bytes, "created_at": str},
+        pk="key", not_null={"system_id", "fmt", "data"}, if_not_exists=True,
+    )
+    db["score_chart_cache"].create_index(["system_id", "fmt"], if_not_exists=True)
+
+
+# --- helpers shared by the CLI and the pages -------------------------------------------
+
+
+def example_files():
+    """The built-in examples: {filename: path} of examples/*.yaml and the shared hotline example."""
+    found = {p.name: p for p in sorted((ROOT / "examples").glob("*.yaml"))}
+    shared = ROOT.parent / "shared" / "examples" / "hotline-2024.yaml"
+    if shared.is_file():
+        found[shared.name] = shared
+    return found
+
+
+def source_leaves(system):
+    """Every leaf node of a system that takes its value from a survey `source`."""
+    stack = list(system.indicators)
+    while stack:
+        node = stack.pop(0)
+        if node.children:
+            stack[0:0] = node.children
+        elif "source" in node.params:
+            yield node
+
+
+def _source_key(survey, measure, filters):
+    """A hashable key for one measure request."""
+    return survey, measure, json.dumps(filters or {}, sort_keys=True, ensure_ascii=False)
+
+
+def score_with_surveys(db, system, filters=None):
+    """Score a system with survey leaves fed from the database; return (result, {path: Rate})."""
+    lookup = survey_measures.source_for(db, {k: v for k, v in (filters or {}).items() if v})
+    seen = {}
+
+    def recording(survey, measure, leaf_filters=None):
+        """Compute a measure and remember it for the leaf's evidence."""
+        rate = lookup(survey, measure, leaf_filters)
+        seen[_source_key(survey, measure, leaf_filters)] = rate
+        return rate
+
+    result = score_system(system, recording)
+    measured = {}
+    for node in source_leaves(system):
+        source = node.params["source"]
+        key = _source_key(source["survey"], source["measure"], dict(source.get("filters") or {}))
+        if key in seen:
+            measured[node.path] = seen[key]
+    return result, measured
+
+
+def check_sources(db, system):
+    """Refuse a system whose survey leaves name an unknown questionnaire or measure."""
+    for node in source_leaves(system):
+        source = node.params["source"]
+        try:
+            survey_measures.compute(db, source["survey"], source["measure"],
+                                    dict(source.get("filters") or {}))
+        except UnknownMeasureError as exc:
+            raise IndicatorSystemError(
+                f"{node.path}: unknown survey measure {source['survey']}/{source['measure']}: {exc}",
+                node.path) from None
+
+
+def parse_upload(db, text):
+    """Parse and validate YAML text; return the IndicatorSystem or raise IndicatorSystemError."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise IndicatorSystemError(f"invalid YAML: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise IndicatorSystemError("an indicator system must be a YAML mapping")
+    system = load_system(data)
+    check_sources(db, system)
+    return system
+
+
+def store_system(db, name, filename, text):
+    """Validate and store an indicator system; return its id. Nothing is stored on error."""
+    system = parse_upload(db, text)
+    name = (name or "").strip() or " ".join(p for p in (system.project, system.period) if p) or filename
+    user = current_user.username if current_user and current_user.is_authenticated else None
+    with transaction(db):
+        cursor = db.execute(
+            "insert into indicator_systems (name, filename, yaml, sha256, uploaded_by, uploaded_at)"
+            " values (?, ?, ?, ?, ?, ?)",
+            [name, filename, text, hashlib.sha256(text.encode()).hexdigest(), user,
+             datetime.now(timezone.utc).isoformat(timespec="seconds")])
+    system_id = cursor.lastrowid
+    audit.log(db, "indicator_system_uploaded", f"#{system_id} {name} ({filename})")
+    return system_id
+
+
+# --- CLI -------------------------------------------------------------------------------
+
+
+def _filters(period_from, period_to, site):
+    """The measure filters given on the command line or the query string (empty dropped)."""
+    given = {"period_from": period_from, "period_to": period_to, "site": site}
+    return {k: v for k, v in given.items() if v}
+
+
+@click.command("score")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of a table.")
+@click.option("--period-from", help="Survey leaves: responses submitted on or after (YYYY-MM[-DD]).")
+@click.option("--period-to", help="Survey leaves: responses submitted up to and including.")
+@click.option("--site", help="Survey leaves: responses of this site code only.")
+def score_command(file, as_json, period_from, period_to, site):
+    """Score an indicator-system FILE (YAML); survey leaves read the database."""
+    try:
+        system = load_system(Path(file))
+        result, measured = score_with_surveys(get_db(), system, _filters(period_from, period_to, site))
+    except IndicatorSystemError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        data = result.to_dict()
+        data["measured"] = {path: rate.to_dict() for path, rate in measured.items()}
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_table(result))
+
+
+@click.command("measures")
+@click.argument("questionnaire_id")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of a table.")
+@click.option("--by", type=click.Choice(sorted(survey_measures.BREAKDOWNS)), help="Break every measure down.")
+@click.option("--period-from", help="Responses submitted on or after (YYYY-MM[-DD]).")
+@click.option("--period-to", help="Responses submitted up to and including (YYYY-MM[-DD]).")
+@click.option("--site", help="Responses of this site code only.")
+@click.option("--channel", help="Responses of this channel only (qr, door, phone, ...).")
+@click.option("--respondent-type", type=click.Choice(["self", "proxy", "assisted", "public"]))
+def measures_command(questionnaire_id, as_json, by, period_from, period_to, site, channel, respondent_type):
+    """Print every measure of a questionnaire with its n and 95% Wilson interval."""
+    filters = _filters(period_from, period_to, site)
+    filters.update({k: v for k, v in (("channel", channel), ("respondent_type", respondent_type)) if v})
+    db = get_db()
+    try:
+        names = ["responses", *survey_measures.measure_specs(
+            survey_measures.current_definition(db, questionnaire_id))]
+        results = {name: survey_measures.compute(db, questionnaire_id, name, filters, by) for name in names}
+    except UnknownMeasureError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        if by:
+            data = {name: {str(group): rate.to_dict() for group, rate in groups.items()}
+                    for name, groups in results.items()}
+        else:
+            data = {name: rate.to_dict() for name, rate in results.items()}
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    click.echo(measures_table(results, by))
+
+
+def _rate_cells(label, rate):
+    """One text-table row: name, value %, n, 95% interval."""
+    if rate.value is None:
+        return [label, "—", str(rate.n), "—"]
+    low, high = rate.ci95
+    return [label, f"{rate.value * 100:.2f}", str(rate.n), f"{low * 100:.2f}–{high * 100:.2f}"]
+
+
+def measures_table(results, by=None):
+    """A readable table of measures (and their items, or their breakdown groups)."""
+    rows = [["指标", "值 %", "n", "95% 区间"]]
+    for name, got in results.items():
+        if by:
+            rows.append([name, "", "", ""])
+            rows += [_rate_cells(f"  {group}", rate) for group, rate in got.items()]
+            continue
+        if name == "responses":
+            rows.append([name, "", str(got.n), ""])
+            continue
+        rows.append(_rate_cells(name, got))
+        rows += [_rate_cells(f"  {item}", rate) for item, rate in got.items.items()]
+    from scoring.report import _width  # display width of CJK text
+
+    widths = [max(_width(r[i]) for r in rows) for i in range(4)]
+    lines = []
+    for row in rows:
+        cells = [row[0] + " " * (widths[0] - _width(row[0]))]
+        cells += [row[i].rjust(widths[i]) for i in range(1, 4)]
+        lines.append("  ".join(cells).rstrip())
+    lines.insert(1, "-" * (sum(widths) + 6))
+    return "\n".join(lines)
+
+
+# --- pages -----------------------------------------------------------------------------
+
+
+def _load_row(system_id):
+    """The stored system row, or 404."""
+    rows = list(get_db().query("select * from indicator_systems where id = ?", [system_id]))
+    if not rows:
+        abort(404)
+    return rows[0]
+
+
+def _request_filters():
+    """Survey filters from the query string (period_from, period_to, site)."""
+    return _filters(*(request.args.get(k, "").strip() for k in FILTER_KEYS))
+
+
+def _scored(row, filters):
+    """Score a stored system: (system, result, measured), or raise IndicatorSystemError."""
+    system = load_system(yaml.safe_load(row["yaml"]))
+    result, measured = score_with_surveys(get_db(), system, filters)
+    return system, result, measured
+
+
+@bp.get("/")
+@role_required("evaluator")
+def index():
+    """The stored indicator systems, the upload form and the built-in examples."""
+    systems = list(get_db().query(
+        "select id, name, filename, uploaded_by, uploaded_at from indicator_systems order by id desc"))
+    return render_template("scores/index.html", systems=systems, examples=sorted(example_files()))
+
+
+@bp.post("/upload")
+@role_required("evaluator")
+def upload():
+    """Store an uploaded YAML file after validation; an invalid file is refused, nothing stored."""
+    upload_file = request.files.get("file")
+    filename = (upload_file.filename if upload_file else "") or ""
+    try:
+        if not upload_file or not filename:
+            raise UploadError("请选择一个 YAML 文件。")
+        try:
+            text = upload_file.read().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise UploadError(f"{filename}：文件不是 UTF-8 编码的文本。") from None
+        system_id = store_system(get_db(), request.form.get("name"), filename, text)
+    except (UploadError, IndicatorSystemError) as exc:
+        return _refuse(str(exc), filename)
+    flash(f"已上传指标体系 {filename}。")
+    return redirect(url_for("scores.table", system_id=system_id))
+
+
+def _refuse(message, filename):
+    """Show the list page again with the error of a refused file (422)."""
+    systems = list(get_db().query(
+        "select id, name, filename, uploaded_by, uploaded_at from indicator_systems order by id desc"))
+    return render_template("scores/index.html", systems=systems, examples=sorted(example_files()),
+                           error=message, filename=filename), 422
+
+
+@bp.post("/examples/<filename>")
+@role_required("evaluator")
+def load_example(filename):
+    """Store one of the built-in example files (one click)."""
+    path = example_files().get(filename)
+    if path is None:
+        abort(404)
+    try:
+        system_id = store_system(get_db(), None, filename, path.read_text(encoding="utf-8"))
+    except IndicatorSystemError as exc:
+        return _refuse(str(exc), filename)
+    flash(f"已载入示例 {filename}。")
+    return redirect(url_for("scores.table", system_id=system_id))
+
+
+@bp.get("/<int:system_id>")
+@role_required("evaluator")
+def table(system_id):
+    """The score table laid out like a report's appendix table, with the chart."""
+    row = _load_row(system_id)
+    filters = _request_filters()
+    try:
+        system, result, measured = _scored(row, filters)
+    except IndicatorSystemError as exc:
+        return render_template("scores/table.html", row=row, error=str(exc), filters=filters), 409
+    return render_template("scores/table.html", row=row, result=result, system=system,
+                           rows=appendix_rows(result, measured), title=title(result),
+                           filters=filters, measured=measured)
+
+
+def _cache_key(db, row, system, filters, fmt):
+    """sha256 of the YAML, filters, chart version and the state of the surveys it reads."""
+    surveys = sorted({node.params["source"]["survey"] for node in source_leaves(system)})
+    state = []
+    for survey in surveys:
+        counts = db.execute(
+            "select count(*), max(id), coalesce(sum(excluded), 0) from responses where questionnaire_id = ?",
+            [survey]).fetchone()
+        version = db.execute("select current_version from questionnaires where id = ?", [survey]).fetchone()
+        state.append([survey, *counts, version[0] if version else None])
+    material = json.dumps([row["sha256"], filters, state, fmt, CHART_VERSION], sort_keys=True, default=str)
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _chart(system_id, fmt):
+    """The chart bytes of a system in a format, from the cache or freshly rendered."""
+    row = _load_row(system_id)
+    filters = _request_filters()
+    db = get_db()
+    try:
+        system = load_system(yaml.safe_load(row["yaml"]))
+        key = _cache_key(db, row, system, filters, fmt)
+        cached = db.execute("select data from score_chart_cache where key = ?", [key]).fetchone()
+        if cached is not None:
+            return cached[0], True
+        result, _ = score_with_surveys(db, system, filters)
+    except IndicatorSystemError as exc:
+        abort(Response(str(exc), status=409, mimetype="text/plain"))
+    data = score_weight_chart_svg(result) if fmt == "svg" else score_weight_chart(result)
+    with transaction(db):
+        db.execute("delete from score_chart_cache where system_id = ? and fmt = ?", [system_id, fmt])
+        db.execute("insert or replace into score_chart_cache (key, system_id, fmt, data, created_at)"
+                   " values (?, ?, ?, ?, ?)",
+                   [key, system_id, fmt, data, datetime.now(timezone.utc).isoformat(timespec="seconds")])
+    return data, False
+
+
+@bp.get("/<int:system_id>/chart.png")
+@role_required("evaluator")
+def chart_png(system_id):
+    """The score-against-weight chart as PNG (cached)."""
+    data, hit = _chart(system_id, "png")
+    return Response(data, mimetype="image/png", headers={"X-Chart-Cache": "hit" if hit else "miss"})
+
+
+@bp.get("/<int:system_id>/chart.svg")
+@role_required("evaluator")
+def chart_svg(system_id):
+    """The score-against-weight chart as SVG (cached)."""
+    data, hit = _chart(system_id, "svg")
+    return Response(data, mimetype="image/svg+xml", headers={"X-Chart-Cache": "hit" if hit else "miss"})
+
+
+@bp.get("/<int:system_id>/table.xlsx")
+@role_required("evaluator")
+def table_xlsx(system_id):
+    """The score table as an XLSX appendix table (download)."""
+    row = _load_row(system_id)
+    try:
+        _, result, measured = _scored(row, _request_filters())
+    except IndicatorSystemError as exc:
+        abort(Response(str(exc), status=409, mimetype="text/plain"))
+    audit.log(get_db(), "score_table_exported", f"#{system_id} {row['name']}")
+    return Response(score_table_xlsx(result, measured), mimetype=XLSX_MIME,
+                    headers={"Content-Disposition": f"attachment; filename=score-table-{system_id}.xlsx"})
+
+
+def init_app(app):
+    """Register the blueprint, the menu entry and the `score` and `measures` commands."""
+    app.register_blueprint(bp)
+    app.cli.add_command(score_command)
+    app.cli.add_command(measures_command)
+    add_nav("scores.index", "指标体系评分", ["evaluator"])
