@@ -62,4 +62,8 @@ def create_app(test_config=None):
         """Templates need the locale for `lang` attributes and localised YAML texts."""
         return {"lang": i18n.short_locale(), "html_lang": i18n.html_lang(), "request": request}
 
+    from survey import backup, security
+
+    backup.init_app(app)
+    security.init_app(app)  # last: it rate-limits views registered above
     return app
