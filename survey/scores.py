@@ -22,6 +22,7 @@ from pathlib import Path
 import click
 import yaml
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask.cli import with_appcontext
 from flask_login import current_user
 
 from scoring import IndicatorSystemError, UnknownMeasureError, format_table, load_system, score_system
@@ -164,6 +165,7 @@ def _filters(period_from, period_to, site):
 @click.option("--period-from", help="Survey leaves: responses submitted on or after (YYYY-MM[-DD]).")
 @click.option("--period-to", help="Survey leaves: responses submitted up to and including.")
 @click.option("--site", help="Survey leaves: responses of this site code only.")
+@with_appcontext
 def score_command(file, as_json, period_from, period_to, site):
     """Score an indicator-system FILE (YAML); survey leaves read the database."""
     try:
@@ -188,6 +190,7 @@ def score_command(file, as_json, period_from, period_to, site):
 @click.option("--site", help="Responses of this site code only.")
 @click.option("--channel", help="Responses of this channel only (qr, door, phone, ...).")
 @click.option("--respondent-type", type=click.Choice(["self", "proxy", "assisted", "public"]))
+@with_appcontext
 def measures_command(questionnaire_id, as_json, by, period_from, period_to, site, channel, respondent_type):
     """Print every measure of a questionnaire with its n and 95% Wilson interval."""
     filters = _filters(period_from, period_to, site)

@@ -3,11 +3,11 @@
 import itertools
 
 import pytest
+from conftest import ELDER_ANSWERS
 
 from scoring import UnknownMeasureError, measures
 from survey import questionnaires, responses
 from survey.db import transaction
-from tests.conftest import ELDER_ANSWERS
 
 _ids = itertools.count(1)
 
