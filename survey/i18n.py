@@ -15,6 +15,14 @@ def select_locale():
     return LOCALES.get(wanted, LOCALES["zh"])
 
 
+def remember_locale(response):
+    """after_request: keep a `?lang=` choice in a cookie for the following pages."""
+    wanted = request.args.get("lang")
+    if wanted in LOCALES and wanted != request.cookies.get("lang"):
+        response.set_cookie("lang", wanted, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+    return response
+
+
 def short_locale():
     """'zh' or 'en', the key used in questionnaire definitions."""
     from flask_babel import get_locale
