@@ -47,6 +47,10 @@ def create_app(test_config=None):
     app.register_blueprint(links.bp)
     importer.init_app(app)
     demo.init_app(app)
+    from survey import api, evaluate
+
+    evaluate.init_app(app)
+    api.init_app(app)
     from survey import scores
 
     scores.init_app(app)

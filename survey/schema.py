@@ -15,9 +15,10 @@ def create(db):
 
 def _extensions():
     """Tables owned by feature modules, each created by the module's create_schema(db)."""
-    from survey import audit, auth, scores
+    from survey import api, audit, auth, quality, scores
 
-    return [audit.create_schema, auth.create_schema, scores.create_schema]
+    return [audit.create_schema, auth.create_schema, scores.create_schema, quality.create_schema,
+            api.create_schema]
 
 
 def _questionnaires(db):
