@@ -57,6 +57,7 @@ def start(questionnaire_id):
     submission_id = responses.new_submission_id()
     now = responses.now_iso()
     meta["started_at"] = now
+    meta["device_hash"] = _device_hash()
     with transaction(db):
         db.execute(
             "insert into drafts (submission_id, questionnaire_id, questionnaire_version, answers,"
@@ -66,6 +67,23 @@ def start(questionnaire_id):
         )
     first = questionnaire.visible_questions({})[0]
     return redirect(url_for("respond.question", submission_id=submission_id, question_id=first["id"]))
+
+
+def _device_hash():
+    """A daily pseudonym of the device (IP + user agent, keyed by the secret and the date).
+
+    Lets the quality rules spot bursts from one device within a day, without storing
+    the address and without linking the same device across days.
+    """
+    import hashlib
+    import hmac
+    from datetime import date
+
+    from flask import current_app
+
+    key = f"{current_app.config['SECRET_KEY']}:{date.today().isoformat()}".encode()
+    seen = f"{request.remote_addr}|{request.headers.get('User-Agent', '')}".encode()
+    return hmac.new(key, seen, hashlib.sha256).hexdigest()[:16]
 
 
 def _load_draft(submission_id):
