@@ -3,8 +3,6 @@
 import uuid
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
 from survey import links, questionnaires, responses
 
 BASE = datetime(2024, 9, 2, 9, 0, tzinfo=timezone.utc)
@@ -56,9 +54,8 @@ class Maker:
         return response_id
 
 
-@pytest.fixture
-def store(app):
-    """A connection to the app's database outside any app context.
+def open_store(app):
+    """Yield a connection to the app's database outside any app context.
 
     The `db` fixture keeps an app context open, and test-client requests made inside it
     share its `g` (and so Flask-WTF's cached CSRF token across a login); tests that

@@ -4,11 +4,16 @@ import re
 from datetime import timedelta
 
 import pytest
-from evaluate_helpers import Maker, elder
-from evaluate_helpers import store as _store_fixture  # noqa: F401  (the `store` fixture)
+from evaluate_helpers import Maker, elder, open_store
 
 from survey import quality
 from survey.evaluate import population_for
+
+
+@pytest.fixture
+def store(app):
+    """The app's database on its own connection (see evaluate_helpers.open_store)."""
+    yield from open_store(app)
 
 
 def text_of(html):

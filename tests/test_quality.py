@@ -4,12 +4,18 @@ flagged responses leave the rates; reinstatement needs a reason and is logged.""
 import json
 from datetime import timedelta
 
+import pytest
 from conftest import csrf_token
-from evaluate_helpers import Maker, drop_one_response_per_household_index, elder
-from evaluate_helpers import store as _store_fixture  # noqa: F401  (the `store` fixture)
+from evaluate_helpers import Maker, drop_one_response_per_household_index, elder, open_store
 
 from scoring.measures import compute
 from survey import quality
+
+
+@pytest.fixture
+def store(app):
+    """The app's database on its own connection (see evaluate_helpers.open_store)."""
+    yield from open_store(app)
 
 
 def flags_of(db, response_id):
