@@ -54,6 +54,11 @@ def create_app(test_config=None):
     from survey import scores
 
     scores.init_app(app)
+    from survey import admin, api_submissions, fieldwork
+
+    fieldwork.init_app(app)
+    api_submissions.init_app(app)
+    admin.init_app(app)
 
     @app.get("/health")
     def health():

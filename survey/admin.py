@@ -1,0 +1,191 @@
+"""The admin back office under /manage: sites, links, rosters, users and the audit log.
+
+Admins only. Every change to rosters and users, every import and export is audited.
+"""
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from survey import audit, auth, links, questionnaires, roster
+from survey.db import get_db, transaction
+
+bp = Blueprint("admin", __name__, url_prefix="/manage")
+
+
+@bp.before_request
+def admins_only():
+    """Refuse everyone but admins (anonymous visitors are already sent to login)."""
+    if not current_user.is_authenticated:
+        return auth.login_manager.unauthorized()
+    if current_user.role != "admin":
+        abort(403)
+    return None
+
+
+@bp.get("/")
+def index():
+    """The admin home: counts and the sections."""
+    db = get_db()
+    counts = {name: db.execute(f"select count(*) from {name}").fetchone()[0]
+              for name in ("sites", "links", "households", "users")}
+    return render_template("admin/index.html", counts=counts)
+
+
+@bp.route("/sites", methods=["GET", "POST"])
+def sites():
+    """List and add sites (社区/街道/乡镇)."""
+    db = get_db()
+    if request.method == "POST":
+        code = request.form.get("code", "").strip()
+        name = request.form.get("name", "").strip()
+        if not code or not name:
+            flash("站点代码和名称都要填写。")
+        else:
+            links.create_site(db, code, name, request.form.get("kind", "社区").strip() or "社区")
+            audit.log(db, "site_added", f"{code} {name}")
+            flash(f"已添加站点：{name}")
+        return redirect(url_for("admin.sites"))
+    rows = list(db.query("select s.*, (select count(*) from households h where h.site_id = s.id) as households"
+                         " from sites s order by s.name"))
+    return render_template("admin/sites.html", rows=rows)
+
+
+@bp.route("/links", methods=["GET", "POST"])
+def links_page():
+    """List tracked links and create one for a site and channel."""
+    db = get_db()
+    if request.method == "POST":
+        try:
+            code = links.create_link(db, request.form.get("questionnaire", ""), request.form.get("channel", ""),
+                                     site_id=request.form.get("site_id", type=int) or None,
+                                     label=request.form.get("label", "").strip() or None)
+        except (links.LinkError, questionnaires.UnknownQuestionnaire) as exc:
+            flash(f"未能创建链接：{exc}")
+        else:
+            audit.log(db, "link_created", code)
+            flash(f"已创建链接 /s/{code}")
+        return redirect(url_for("admin.links_page"))
+    rows = list(db.query("select l.*, s.name as site_name from links l left join sites s on s.id = l.site_id"
+                         " where l.household_id is null order by l.created_at desc"))
+    return render_template("admin/links.html", rows=rows, channels=links.CHANNEL_LABELS,
+                           questionnaire_list=db.execute("select id, title_zh from questionnaires").fetchall(),
+                           sites=db.execute("select id, name from sites order by name").fetchall())
+
+
+@bp.route("/rosters", methods=["GET", "POST"])
+def rosters():
+    """Import a roster file (all-or-nothing) and list the households, masked unless granted."""
+    db = get_db()
+    error = None
+    if request.method == "POST":
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            error = roster.RosterError("请选择要导入的文件")
+        else:
+            try:
+                added, updated = roster.import_roster(db, upload.filename, upload.read())
+            except roster.RosterError as exc:
+                error = exc
+                audit.log(db, "roster_import_refused", f"{upload.filename}: {exc}")
+            else:
+                audit.log(db, "roster_imported", f"{upload.filename}: {added} added, {updated} updated")
+                flash(f"导入完成：新增 {added} 户，更新 {updated} 户。")
+                return redirect(url_for("admin.rosters"))
+    site_id = request.args.get("site", type=int)
+    rows = [roster.for_display(r, current_user.can_see_personal_data) for r in roster.households(db, site_id)]
+    return render_template("admin/rosters.html", rows=rows, error=error, site_id=site_id,
+                           sites=db.execute("select id, name from sites order by name").fetchall(),
+                           questionnaire_list=db.execute("select id, title_zh from questionnaires").fetchall()), \
+        (400 if error else 200)
+
+
+@bp.get("/rosters/export.csv")
+def roster_export():
+    """The roster as CSV (masked unless the user may see personal data); no answers in it."""
+    db = get_db()
+    site_id = request.args.get("site", type=int)
+    audit.log(db, "roster_exported", f"site={site_id or 'all'} masked={not current_user.can_see_personal_data}")
+    return Response(roster.export_csv(db, current_user.can_see_personal_data, site_id),
+                    mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": "attachment; filename=roster.csv"})
+
+
+@bp.route("/rosters/cards", methods=["GET", "POST"])
+def cards():
+    """Printable cards: each household's one-time link and QR code (created on first use)."""
+    db = get_db()
+    questionnaire_id = request.values.get("q", "")
+    site_id = request.values.get("site", type=int)
+    try:
+        questionnaire = questionnaires.get(db, questionnaire_id)
+    except questionnaires.UnknownQuestionnaire:
+        abort(404)
+    codes = roster.household_links(db, questionnaire.id, site_id)
+    audit.log(db, "household_cards", f"{questionnaire.id} site={site_id or 'all'}: {len(codes)} cards")
+    rows = []
+    for household in roster.households(db, site_id):
+        shown = roster.for_display(household, False)  # a card lies on a table: never a full name
+        rows.append({"household": shown, "code": codes[household["id"]],
+                     "url": links.absolute_url("respond.start_tracked", code=codes[household["id"]])})
+    return render_template("admin/cards.html", rows=rows, q=questionnaire)
+
+
+@bp.route("/users", methods=["GET", "POST"])
+def users():
+    """List users; create one (hashed password) with a role and the personal-data grant."""
+    db = get_db()
+    if request.method == "POST":
+        username = request.form.get("username", "").strip()
+        role = request.form.get("role", "")
+        try:
+            auth.create_user(db, username, request.form.get("password", ""), role,
+                             request.form.get("display_name", "").strip() or None,
+                             request.form.get("personal_data") == "1")
+        except ValueError as exc:
+            flash(f"未能创建用户：{exc}")
+        else:
+            audit.log(db, "user_created", f"{username} ({role})")
+            flash(f"已创建用户：{username}")
+        return redirect(url_for("admin.users"))
+    rows = list(db.query("select id, username, display_name, role, can_see_personal_data, active, created_at"
+                         " from users order by username"))
+    return render_template("admin/users.html", rows=rows, roles=auth.ROLES)
+
+
+@bp.post("/users/<int:user_id>/active")
+def set_active(user_id):
+    """Deactivate or reactivate a user (never oneself)."""
+    db = get_db()
+    if user_id == current_user.id:
+        flash("不能停用自己的账号。")
+        return redirect(url_for("admin.users"))
+    row = db.execute("select username from users where id = ?", [user_id]).fetchone()
+    if row is None:
+        abort(404)
+    active = 1 if request.form.get("active") == "1" else 0
+    with transaction(db):
+        db.execute("update users set active = ? where id = ?", [active, user_id])
+    audit.log(db, "user_activated" if active else "user_deactivated", row[0])
+    flash(("已启用：" if active else "已停用：") + row[0])
+    return redirect(url_for("admin.users"))
+
+
+@bp.get("/audit")
+def audit_page():
+    """The audit log, newest first (500 entries, optionally filtered by action)."""
+    db = get_db()
+    action = request.args.get("action", "").strip()
+    sql, params = "select * from audit_log", []
+    if action:
+        sql += " where action = ?"
+        params.append(action)
+    rows = list(db.query(sql + " order by id desc limit 500", params))
+    return render_template("admin/audit.html", rows=rows, action=action)
+
+
+def init_app(app):
+    """Register the admin blueprint and its menu entries."""
+    app.register_blueprint(bp)
+    for endpoint, label in (("admin.sites", "站点"), ("admin.links", "链接与二维码"),
+                            ("admin.rosters", "名册"), ("admin.users", "用户"), ("admin.audit_page", "审计日志")):
+        auth.add_nav(endpoint if endpoint != "admin.links" else "admin.links_page", label, ["admin"])

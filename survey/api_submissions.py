@@ -1,0 +1,255 @@
+"""`POST /api/submissions`: one JSON endpoint for the staff app's offline queue and integrations.
+
+Body: {"id": "<uuid>", "questionnaire": "<id>", "answers": {...}, "meta": {...}}.
+- 201 with {"id", "kind", "response_id"|"visit_id"} when first stored; 200 with the same
+  body when the same id comes again (a retry), never a second row. `responses.record`
+  and a unique submission id in `visits` make this hold under concurrent retries too.
+- 400 with {"error", "field"} on bad input, storing nothing; 409 with field
+  "household_id" when the household already answered this questionnaire under another id.
+- `meta` takes the response META_FIELDS plus `outcome` (completed, or why no interview
+  happened: not_home 不在家, refused 拒访, unreachable 无法联系, deceased 已故, moved 迁出)
+  and `note`. A staff visit (channel door/phone) needs consent (知情同意) to store answers.
+  The server, not the client, sets staff_user_id (the authenticated user) and the site
+  of a household.
+
+Authentication, and why the offline queue cannot lose a form:
+- With a browser session the endpoint is an ordinary same-origin JSON POST, so the
+  CSRF token is required, in the `X-CSRFToken` header (Flask-WTF's check).
+- A form completed offline may be sent days later, after the 8-hour session and its
+  CSRF token are gone. Asking the field worker to log in again would work only if
+  the page still holds the answers, and a logged-out app must never have to choose
+  between sending and discarding. So the staff app receives a long-lived *submit
+  token* (itsdangerous, signed with the app's secret key, salt "field-submit",
+  30 days by default, FIELD_TOKEN_MAX_AGE) each time it loads online; field.js keeps
+  it in IndexedDB next to the queue and sends it as `Authorization: Bearer <token>`.
+- The token authorises this one endpoint and nothing else (it is read only when the
+  request's endpoint is this view), and only for active staff or admin users. It
+  stops working when the user is deactivated or changes password (the token carries
+  a fingerprint of the password hash), or when it expires.
+- A request carrying the token is exempt from the CSRF check. CSRF works by making a
+  victim's browser send its ambient credentials (cookies) to us from another site; a
+  bearer token is not ambient: a cross-site form or a `no-cors` fetch cannot set the
+  Authorization header, and a CORS request with it needs a preflight we never grant.
+  A request authenticated by the session cookie alone still needs the CSRF token.
+- The token lives in the page's origin (IndexedDB), so an XSS hole could read it;
+  that is the same exposure as the session itself, and the token can only add
+  responses, never read anything.
+"""
+
+import hashlib
+import sqlite3
+from datetime import timedelta
+
+from flask import Blueprint, current_app, g, jsonify, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from survey import auth, questionnaires, responses
+from survey.db import get_db, transaction
+
+bp = Blueprint("api_submissions", __name__)
+TOKEN_SALT = "field-submit"
+DEFAULT_TOKEN_MAX_AGE = int(timedelta(days=30).total_seconds())
+SUBMIT_ROLES = ("staff", "admin")
+OUTCOMES = {
+    "completed": "完成访问", "not_home": "不在家", "refused": "拒访", "unreachable": "无法联系",
+    "deceased": "已故", "moved": "迁出",
+}
+STAFF_CHANNELS = {"door": "入户", "phone": "电话"}
+EXTRA_META = ("outcome", "note")
+
+
+class BadSubmission(ValueError):
+    """A submission is refused; `field` names the offending field, `status` the HTTP status."""
+
+    def __init__(self, field, message, status=400):
+        """Keep the field and status next to the message."""
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+        self.status = status
+
+
+def _serializer():
+    """The signer of submit tokens."""
+    return URLSafeTimedSerializer(current_app.secret_key, salt=TOKEN_SALT)
+
+
+def _fingerprint(password_hash):
+    """A short digest of the password hash: a new password invalidates old tokens."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:12]
+
+
+def issue_token(db, user_id):
+    """A signed submit token for one user (one per staff app load)."""
+    row = db.execute("select password_hash from users where id = ?", [user_id]).fetchone()
+    return _serializer().dumps({"u": user_id, "p": _fingerprint(row[0])})
+
+
+def user_for_token(db, token):
+    """The auth.User a submit token stands for, or None when invalid, expired or revoked."""
+    max_age = current_app.config.get("FIELD_TOKEN_MAX_AGE", DEFAULT_TOKEN_MAX_AGE)
+    try:
+        data = _serializer().loads(token, max_age=max_age)
+    except (SignatureExpired, BadSignature):
+        return None
+    rows = list(db.query("select * from users where id = ?", [data.get("u")]))
+    if not rows:
+        return None
+    row = rows[0]
+    if not row["active"] or row["role"] not in SUBMIT_ROLES or data.get("p") != _fingerprint(row["password_hash"]):
+        return None
+    return auth.User(row)
+
+
+def load_token_user():
+    """before_request (runs just before the default-deny hook): a valid submit token sets g.api_user."""
+    if request.endpoint != "api_submissions.submit":
+        return None
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        user = user_for_token(get_db(), header[len("Bearer "):].strip())
+        if user is not None:
+            # g.api_user lets the default-deny hook through (the same shape survey.api uses).
+            g.api_user = {"id": user.id, "username": user.username, "role": user.role}
+            g.submit_user = user
+    return None
+
+
+def _int_or_none(meta, key):
+    """An integer meta value, None when absent; BadSubmission otherwise."""
+    value = meta.get(key)
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
+        raise BadSubmission(key, "must be a whole number")
+    return int(value)
+
+
+def check_payload(db, payload, user):
+    """Check a submission body; return (questionnaire, id, answers, meta, outcome, note)."""
+    if not isinstance(payload, dict):
+        raise BadSubmission("body", "a JSON object is required")
+    unknown = set(payload) - {"id", "questionnaire", "answers", "meta"}
+    if unknown:
+        raise BadSubmission(sorted(unknown)[0], "unknown field")
+    submission_id = payload.get("id")
+    if not isinstance(submission_id, str) or not responses.SUBMISSION_ID.match(submission_id):
+        raise BadSubmission("id", "a submission id of 8-64 letters, digits or dashes is required")
+    questionnaire_id = payload.get("questionnaire")
+    if not isinstance(questionnaire_id, str):
+        raise BadSubmission("questionnaire", "a questionnaire id is required")
+    try:
+        questionnaire = questionnaires.get(db, questionnaire_id)
+    except questionnaires.UnknownQuestionnaire:
+        raise BadSubmission("questionnaire", f"no questionnaire '{questionnaire_id}'") from None
+    answers = payload.get("answers", {})
+    meta = dict(payload.get("meta") or {})
+    if not isinstance(answers, dict):
+        raise BadSubmission("answers", "must be an object of question id -> answer")
+    if not isinstance(payload.get("meta") or {}, dict):
+        raise BadSubmission("meta", "must be an object")
+    outcome = meta.pop("outcome", None) or "completed"
+    note = meta.pop("note", None)
+    if outcome not in OUTCOMES:
+        raise BadSubmission("outcome", f"must be one of {sorted(OUTCOMES)}")
+    if note is not None and (not isinstance(note, str) or len(note) > 500):
+        raise BadSubmission("note", "text of at most 500 characters")
+    for key in ("household_id", "site_id", "consent", "living_alone"):
+        if key in meta:
+            meta[key] = _int_or_none(meta, key)
+    meta["staff_user_id"] = user.id
+    if meta.get("link_code") and db.execute("select 1 from links where code = ?",
+                                            [meta["link_code"]]).fetchone() is None:
+        raise BadSubmission("link_code", "no such link")
+    if meta.get("household_id") is not None:
+        household = db.execute("select site_id from households where id = ?", [meta["household_id"]]).fetchone()
+        if household is None:
+            raise BadSubmission("household_id", "no such household on the roster")
+        meta["site_id"] = household[0]
+    elif meta.get("site_id") is not None and db.execute(
+            "select 1 from sites where id = ?", [meta["site_id"]]).fetchone() is None:
+        raise BadSubmission("site_id", "no such site")
+    staff_visit = meta.get("channel") in STAFF_CHANNELS
+    if outcome != "completed":
+        if not staff_visit or meta.get("household_id") is None:
+            raise BadSubmission("outcome", "an outcome without interview needs a household and channel door or phone")
+        if answers:
+            raise BadSubmission("answers", f"no answers can go with outcome '{outcome}'")
+    elif staff_visit and meta.get("consent") != 1:
+        raise BadSubmission("consent", "知情同意 is required before answers are recorded")
+    return questionnaire, submission_id, answers, meta, outcome, note
+
+
+def store(db, payload, user):
+    """Store one submission; return (body, created). Raises BadSubmission."""
+    questionnaire, submission_id, answers, meta, outcome, note = check_payload(db, payload, user)
+    if outcome != "completed":
+        return _store_visit(db, questionnaire.id, submission_id, meta, outcome, note, None)
+    try:
+        response_id, created = responses.record(db, questionnaire, submission_id, answers, meta)
+    except responses.SubmissionError as exc:
+        raise BadSubmission(exc.field, exc.message) from None
+    except sqlite3.IntegrityError:
+        # The unique (questionnaire, household) index: this household answered already.
+        existing = responses.find(db, submission_id)
+        if existing is None:
+            raise BadSubmission("household_id", "this household already answered this questionnaire",
+                                status=409) from None
+        response_id, created = existing, False
+    if meta.get("channel") in STAFF_CHANNELS and meta.get("household_id") is not None:
+        _store_visit(db, questionnaire.id, submission_id, meta, outcome, note, response_id)
+    return {"id": submission_id, "kind": "response", "response_id": response_id}, created
+
+
+def _store_visit(db, questionnaire_id, submission_id, meta, outcome, note, response_id):
+    """Record a staff visit or call once per submission id; return (body, created)."""
+    with transaction(db):
+        cursor = db.execute(
+            "insert into visits (submission_id, questionnaire_id, household_id, staff_user_id, mode,"
+            " outcome, note, response_id, visited_at, received_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " on conflict(submission_id) do nothing",
+            [submission_id, questionnaire_id, meta["household_id"], meta["staff_user_id"],
+             meta["channel"], outcome, note, response_id,
+             meta.get("submitted_at") or responses.now_iso(), responses.now_iso()])
+        created = cursor.rowcount == 1
+        visit_id = db.execute("select id from visits where submission_id = ?", [submission_id]).fetchone()[0]
+    return {"id": submission_id, "kind": "visit", "visit_id": visit_id}, created
+
+
+@bp.post("/api/submissions")
+def submit():
+    """Store a submission from the offline queue or an integration (see the module docstring)."""
+    user = getattr(g, "submit_user", None)
+    if user is None:
+        if request.headers.get("Authorization", "").startswith("Bearer "):
+            return jsonify(error="submit token invalid or expired; log in again", field="Authorization"), 401
+        if not current_user.is_authenticated:
+            return jsonify(error="login required", field="Authorization"), 401
+        try:
+            current_app.extensions["csrf"].protect()
+        except CSRFError as exc:
+            return jsonify(error=f"CSRF token missing or invalid ({exc.description})", field="X-CSRFToken"), 400
+        user = current_user
+    if user.role not in SUBMIT_ROLES:
+        return jsonify(error="only staff may submit", field="Authorization"), 403
+    payload = request.get_json(silent=True)
+    db = get_db()
+    try:
+        body, created = store(db, payload, user)
+    except BadSubmission as exc:
+        return jsonify(error=exc.message, field=exc.field), exc.status
+    return jsonify(body), (201 if created else 200)
+
+
+def init_app(app):
+    """Register the endpoint (CSRF-exempt: the view checks CSRF itself for sessions)."""
+    app.register_blueprint(bp)
+    app.extensions["csrf"].exempt(submit)
+    # Just before the default-deny hook, hence after survey.api's token hook, which
+    # sets g.api_user to None for any bearer token that is not one of its own.
+    funcs = app.before_request_funcs.setdefault(None, [])
+    if load_token_user not in funcs:
+        position = funcs.index(auth.require_login_by_default) if auth.require_login_by_default in funcs else 0
+        funcs.insert(position, load_token_user)
