@@ -1,0 +1,1 @@
+"""Hostile tests: load, faults and abuse."""
