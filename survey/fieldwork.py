@@ -14,10 +14,10 @@ and keeps running the installed worker, so the app keeps working offline.
 import json
 from pathlib import Path
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 
-from survey import api_submissions, auth, questionnaires, responses, roster
+from survey import api_submissions, audit, auth, questionnaires, responses, roster
 from survey.db import get_db
 
 bp = Blueprint("fieldwork", __name__, url_prefix="/field")
@@ -190,6 +190,25 @@ def mine():
                            modes=api_submissions.STAFF_CHANNELS)
 
 
+@bp.get("/roster")
+def roster_view():
+    """The roster, read-only, for every role: coverage per household, masked unless granted."""
+    db = get_db()
+    questionnaire_id = _chosen_questionnaire(db)
+    rows = household_status(db, questionnaire_id) if questionnaire_id else []
+    return render_template("fieldwork/roster.html", rows=rows, questionnaire_id=questionnaire_id,
+                           questionnaire_list=_questionnaire_list(db))
+
+
+@bp.get("/roster.csv")
+def roster_export():
+    """The roster as CSV for evaluators: masked unless granted, no answers, audited."""
+    db = get_db()
+    audit.log(db, "roster_exported", f"masked={not current_user.can_see_personal_data}")
+    return Response(roster.export_csv(db, current_user.can_see_personal_data), mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": "attachment; filename=roster.csv"})
+
+
 @bp.get("/sw.js")
 def service_worker():
     """The service worker, served under /field/ so that its scope covers the staff app."""
@@ -205,4 +224,5 @@ def init_app(app):
     app.register_blueprint(bp)
     auth.add_nav("fieldwork.index", "入户/电话调查", ["staff"])
     auth.add_nav("fieldwork.mine", "我的走访记录", ["staff"])
+    auth.add_nav("fieldwork.roster_view", "名册与覆盖", ["staff", "evaluator"])
     app.config.setdefault("FIELD_TOKEN_MAX_AGE", api_submissions.DEFAULT_TOKEN_MAX_AGE)
