@@ -1,0 +1,92 @@
+"""Run every benchmark and print its figures: `make bench` (or python benchmarks/run_all.py).
+
+Each benchmark runs in its own subprocess (so its peak RSS is its own) and prints one
+JSON line; this script prints a readable summary and, with --json FILE, writes them all.
+Options shrink the runs for a quick look: --quick uses 100k responses for measures,
+20k for exports and 5 s load phases.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from common import machine  # noqa: E402
+
+
+def bench(script, *args, timeout=1800):
+    """Run one benchmark script; return its JSON figures (or the error)."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, str(HERE / script), *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout)
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}",
+                "wall_s": round(time.perf_counter() - started, 1)}
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    figures["wall_s"] = round(time.perf_counter() - started, 1)
+    return figures
+
+
+def summary(results):
+    """Readable lines of the headline figures."""
+    lines = [f"machine: {results['machine']}"]
+    sub = results["submissions"]
+    if "runs" in sub:
+        lines.append(f"submissions ({sub['mode']}; gunicorn {sub['gunicorn']}):")
+        for run in sub["runs"]:
+            h, s = run["health"], run["submit"]
+            lines.append(f"  {run['clients']:>3} clients: health {h['per_s']}/s p99 {h['p99_ms']} ms | "
+                         f"submit {s['per_s']}/s p50 {s['p50_ms']} p95 {s['p95_ms']} p99 {s['p99_ms']} ms | "
+                         f"ratio {run['ratio']}")
+        lines.append(f"  stored {sub['stored_responses']}, integrity {sub['integrity']}")
+    else:
+        lines.append(f"submissions: {sub}")
+    mea = results["measures"]
+    if "compute_all_s" in mea:
+        lines.append(f"measures over {mea['responses']:,} responses ({mea['answers']:,} answers): compute_all "
+                     f"{mea['compute_all_s']} s ({mea['measures']} measures); satisfaction by "
+                     f"{mea['breakdowns']} breakdowns {mea['breakdowns_s']} s; total {mea['total_s']} s; "
+                     f"filtered compute_all {mea['filtered_compute_all_s']} s; peak RSS {mea['peak_rss_mib']} MiB")
+    else:
+        lines.append(f"measures: {mea}")
+    exp = results["exports"]
+    if "csv" in exp:
+        for fmt in ("csv", "xlsx"):
+            lines.append(f"export {exp['responses']:,} responses to {fmt}: {exp[fmt]['seconds']} s, "
+                         f"{exp[fmt]['file_mib']} MiB file, peak RSS {exp[fmt]['peak_rss_mib']} MiB "
+                         f"(app loaded: {exp[fmt]['rss_before_export_mib']} MiB)")
+    else:
+        lines.append(f"exports: {exp}")
+    pages = results["pages"]
+    if "pages" in pages:
+        lines.append(f"pages: {pages['count']} respondent pages, {pages['min_total']}-{pages['max_total']} bytes "
+                     f"with CSS/JS ({pages['max_total_gzip']} gzipped at most)")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    """Run them all, print the summary."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    seconds = 5 if args.quick else 10
+    results = {"machine": machine()}
+    with open("/proc/loadavg") as handle:
+        results["machine"]["loadavg_at_start"] = handle.read().split()[:3]
+    results["pages"] = bench("bench_pages.py")
+    results["submissions"] = bench("bench_submissions.py", "--seconds", seconds)
+    results["measures"] = bench("bench_measures.py", "--responses", 100_000 if args.quick else 1_000_000)
+    results["exports"] = bench("bench_exports.py", "--responses", 20_000 if args.quick else 100_000)
+    print(summary(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    main()
