@@ -11,8 +11,11 @@
     tools.hidden = false;
     var read = tools.querySelector('[data-action="read"]');
     if (!("speechSynthesis" in window)) read.hidden = true;
-    tools.querySelector('[data-action="bigger"]').addEventListener("click", function () {
+    var bigger = tools.querySelector('[data-action="bigger"]');
+    bigger.setAttribute("aria-pressed", String(root.classList.contains("bigger")));
+    bigger.addEventListener("click", function () {
       var on = root.classList.toggle("bigger");
+      bigger.setAttribute("aria-pressed", String(on));  // a toggle: say whether it is on
       try { localStorage.setItem("bigger", on ? "1" : "0"); } catch (e) {}
     });
     read.addEventListener("click", function () {
