@@ -1,10 +1,12 @@
 """Accessibility of every respondent page state: axe-core (WCAG 2.0/2.1/2.2 A and AA)
 and the project's own elder-mode numbers measured in the page: text >= 20 px,
 tap targets >= 48x48 CSS px, answer choices >= 60 px high, text contrast >= 7:1,
-and no sideways scrolling at 360 px, also with 大字 (bigger text) on."""
+and no sideways scrolling at 360 px, also with 大字 (bigger text) on. Each state's
+screenshot goes to test-artifacts/ on the way."""
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from PIL import Image
 from playwright.sync_api import expect
 
 from .helpers import STATES, dump, reach
@@ -94,12 +96,17 @@ MEASURE_OVERFLOW = """
 
 
 @pytest.mark.parametrize("state", STATES)
-def test_page_accessibility(live_server, page, state):
+def test_page_accessibility(live_server, page, artifacts, state):
     """On each page state: axe-core finds no WCAG 2.0/2.1/2.2 A or AA violation; every
     visible text is >= 20 px and >= 7:1 against its background; buttons, links and text
     boxes are >= 48x48 CSS px and answer choices >= 60 px high; nothing sticks out
-    sideways, with normal text or after 大字. All problems are reported together."""
+    sideways, with normal text or after 大字. All problems are reported together.
+    Also saves a full-page screenshot, test-artifacts/phone-<state>.png, for people to look at."""
     reach(page, live_server, state)
+    shot = artifacts / f"phone-{state.replace('_', '-')}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    with Image.open(shot) as image:
+        assert image.width == 720, "360 CSS px at device scale factor 2, no sideways overflow"
     problems = []
 
     results = Axe().run(page, options=AXE_OPTIONS)

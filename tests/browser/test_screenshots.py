@@ -1,37 +1,21 @@
-"""Screenshots of the respondent pages on a 360x740 phone and of the A4 poster, into
-test-artifacts/ (gitignored) for people to look at; plus what can be asserted of them."""
+"""Screenshots into test-artifacts/ (gitignored) for people to look at, plus what can be
+asserted of them: the A4 poster, and a question with 大字 on. (Every respondent page
+state is also shot, at 360x740, by test_accessibility.py while it visits it.)"""
 
 import re
 
 import pytest
-from PIL import Image
 from playwright.sync_api import expect
 
 from .helpers import reach
 
 pytestmark = pytest.mark.browser
 
-SHOTS = {
-    "start": "start", "scale5": "scale5-faces", "scale5_checked": "scale5-checked", "multi": "multi-choice",
-    "error_required": "error-required", "error_invalid": "error-invalid", "summary": "summary", "done": "done",
-}
-
-
-@pytest.mark.parametrize("state", SHOTS)
-def test_phone_screenshot(live_server, page, artifacts, state):
-    """A full-page screenshot of each state at 360 CSS px (720 device px)."""
-    reach(page, live_server, state)
-    if state.startswith("scale5"):
-        expect(page.locator("svg.face")).to_have_count(5)
-    path = artifacts / f"phone-{SHOTS[state]}.png"
-    page.screenshot(path=str(path), full_page=True)
-    with Image.open(path) as image:
-        assert image.width == 720 and image.height >= 1480
-
 
 def test_bigger_text_screenshot(live_server, page, artifacts):
     """The scale5 question after tapping 大字: still one column, nothing cut off."""
     reach(page, live_server, "scale5")
+    expect(page.locator("label.choice svg.face")).to_have_count(5)  # a face beside each answer
     page.get_by_role("button", name="字体放大").tap()
     expect(page.locator("html")).to_have_class("bigger")
     assert page.evaluate("getComputedStyle(document.documentElement).fontSize") == "26px"
