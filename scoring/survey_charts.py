@@ -7,7 +7,9 @@ fonts-noto-cjk, found through matplotlib's font manager. SVGs are written with
 correctly on a machine (or in a Word document) that has no CJK font installed.
 """
 
+import functools
 import io
+import threading
 
 import matplotlib
 
@@ -21,10 +23,22 @@ CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans SC", "Source 
 # also reads in greyscale print.
 SCALE_COLOURS = {"5": "#1b5e20", "4": "#66bb6a", "3": "#bdbdbd", "2": "#ef8a62", "1": "#b2182b"}
 BAR_COLOUR = "#0a4570"
+# matplotlib's rcParams are process-wide: two threads drawing at once (a threaded server)
+# would see each other's settings, and one could draw with the default font (no CJK glyphs).
+_DRAWING = threading.Lock()
 
 
 class ChartError(ValueError):
     """A chart cannot be drawn from the data given (unknown format, nothing to show)."""
+
+
+def _serialised(draw):
+    """Run a drawing function under the module's lock (rcParams are global)."""
+    @functools.wraps(draw)
+    def wrapped(*args, **kwargs):
+        with _DRAWING:
+            return draw(*args, **kwargs)
+    return wrapped
 
 
 def cjk_font():
@@ -73,6 +87,7 @@ def _percent_axis(axis):
     axis.set_major_formatter(matplotlib.ticker.PercentFormatter(xmax=1.0, decimals=0))
 
 
+@_serialised
 def distribution_chart(rows, scale_labels, title, fmt="png"):
     """Stacked horizontal bars: the share of each answer 5..1 for each question.
 
@@ -108,6 +123,7 @@ def distribution_chart(rows, scale_labels, title, fmt="png"):
     return _render(fig, fmt)
 
 
+@_serialised
 def rates_chart(rates, title, fmt="png", target=None):
     """Bars of rates with their 95% interval as error bars, one per group (e.g. site).
 
@@ -140,6 +156,7 @@ def rates_chart(rates, title, fmt="png", target=None):
     return _render(fig, fmt)
 
 
+@_serialised
 def trend_chart(points, title, fmt="png"):
     """A monthly trend: the rate as a line, its 95% interval as a band.
 
@@ -170,6 +187,7 @@ def trend_chart(points, title, fmt="png"):
     return _render(fig, fmt)
 
 
+@_serialised
 def empty_chart(message, fmt="png"):
     """A small image that says there is nothing to draw (instead of a broken image)."""
     with matplotlib.rc_context(_style()):

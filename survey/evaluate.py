@@ -55,6 +55,7 @@ MEASURE_LABELS = {
     "awareness_rate": "知晓率（热线号码与服务内容的平均）",
     "security_rate": "安全感提升度（三项同意率的平均）",
     "coverage_rate": "名册回访覆盖率",
+    "followup_rate": "名册回访率",
 }
 CHARTS = ("distribution", "sites", "trend")
 
@@ -170,7 +171,8 @@ def measure_rows(db, questionnaire_id, filters):
             rate = compute(db, questionnaire_id, name, filters)
         except UnknownMeasureError:
             continue  # not defined for this questionnaire
-        rows.append(rate_row(name, rate, measure_label(name, definition), "rate", population))
+        # A roster measure counts the whole roster, not a sample: no sample-size note.
+        rows.append(rate_row(name, rate, measure_label(name, definition), "roster", population))
     return rows
 
 

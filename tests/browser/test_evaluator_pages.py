@@ -1,0 +1,75 @@
+"""Screenshots of the evaluators' pages in headless Chromium: the dashboard at phone and
+desktop sizes, and the report printed to PDF (test-artifacts/)."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from survey import demo
+from survey.auth import create_user
+from survey.db import get_db
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(scope="module")
+def evaluator_server(live_server):
+    """The live server with the demo data and an evaluator account."""
+    with live_server.app.app_context():
+        db = get_db()
+        demo.load_demo(db)
+        if db.execute("select 1 from users where username = 'shot-evaluator'").fetchone() is None:
+            create_user(db, "shot-evaluator", PASSWORD, "evaluator", "评价组")
+    return live_server
+
+
+def logged_in_page(browser, server, viewport):
+    """A new page in a context of that size, logged in as the evaluator."""
+    # bypass_csp: the app forbids eval, which Playwright's wait_for_function polls with.
+    context = browser.new_context(viewport=viewport, locale="zh-CN", bypass_csp=True)
+    page = context.new_page()
+    page.goto(server.url("/login"))
+    page.locator("input[name=username]").fill("shot-evaluator")
+    page.locator("input[name=password]").fill(PASSWORD)
+    page.locator("form [type=submit]").first.click()
+    expect(page).not_to_have_url(re.compile(r"/login"))
+    return context, page
+
+
+def wait_for_charts(page):
+    """Wait until every chart image has loaded and has a size."""
+    page.wait_for_function("Array.from(document.querySelectorAll('.chart img'))"
+                           ".every(img => img.complete && img.naturalWidth > 0)")
+
+
+@pytest.mark.parametrize("name,viewport", [("phone", {"width": 360, "height": 740}),
+                                           ("desktop", {"width": 1280, "height": 900})])
+def test_dashboard_screenshots(browser, evaluator_server, artifacts, name, viewport):
+    context, page = logged_in_page(browser, evaluator_server, viewport)
+    try:
+        page.goto(evaluator_server.url("/evaluate/elder-satisfaction"))
+        expect(page.get_by_role("heading", name="各项指标")).to_be_visible()
+        expect(page.get_by_text(re.compile(r"要达到±5个百分点需要 \d+ 份"))).not_to_have_count(0)
+        wait_for_charts(page)
+        page.screenshot(path=str(artifacts / f"evaluate-dashboard-{name}.png"), full_page=True)
+        # Nothing may stick out sideways on a phone but the scrollable tables.
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"the page is {overflow}px wider than the screen"
+    finally:
+        context.close()
+
+
+def test_report_prints_to_pdf(browser, evaluator_server, artifacts):
+    context, page = logged_in_page(browser, evaluator_server, {"width": 1280, "height": 900})
+    try:
+        page.goto(evaluator_server.url("/evaluate/elder-satisfaction/report"))
+        wait_for_charts(page)
+        page.emulate_media(media="print")
+        expect(page.locator(".topbar")).to_be_hidden()
+        expect(page.locator(".subnav")).to_have_count(0)
+        page.screenshot(path=str(artifacts / "evaluate-report-print.png"), full_page=True)
+        pdf = page.pdf(path=str(artifacts / "evaluate-report.pdf"), format="A4", print_background=True)
+        assert pdf.startswith(b"%PDF") and len(pdf) > 20_000
+    finally:
+        context.close()
