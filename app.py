@@ -35,6 +35,7 @@ def create_app(test_config=None):
 
     i18n.compile_catalogs(app.config["BABEL_TRANSLATION_DIRECTORIES"])
     babel.init_app(app, locale_selector=i18n.select_locale)
+    app.after_request(i18n.remember_locale)
     csrf.init_app(app)
     db.init_app(app)
     with app.app_context():

@@ -17,7 +17,8 @@ from survey.db import get_db
 
 # Columns besides question ids that a file may carry.
 META_COLUMNS = ("submission_id", "site", "channel", "respondent_type", "submitted_at", "started_at")
-MULTI_SEPARATORS = (";", "；", "|", "、")
+# Not 、: Chinese choice labels contain it (e.g. 海报、宣传单).
+MULTI_SEPARATORS = (";", "；", "|")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -26,7 +27,7 @@ class FileImportError(ValueError):
 
 
 def _split_multi(value):
-    """Split a multiple-choice cell on ; ； | or 、."""
+    """Split a multiple-choice cell on ; ； or |."""
     for separator in MULTI_SEPARATORS[1:]:
         value = value.replace(separator, MULTI_SEPARATORS[0])
     return [part.strip() for part in value.split(MULTI_SEPARATORS[0]) if part.strip()]
@@ -49,7 +50,10 @@ def parse_rows(db, questionnaire, text, source_name="file"):
     looking at the file in a spreadsheet sees them.
     """
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    try:
+        header = [h.strip() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise FileImportError(f"{source_name}: line 1: not a readable CSV header ({exc})") from None
     question_ids = {q["id"] for q in questionnaire.questions}
     unknown = [h for h in header if h not in question_ids and h not in META_COLUMNS]
     if unknown:
@@ -61,8 +65,10 @@ def parse_rows(db, questionnaire, text, source_name="file"):
     sites.update({row["name"]: row["id"] for row in db.query("select name, id from sites")})
     file_digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     items, seen_ids = [], set()
-    for line, raw in enumerate(reader, start=2):
-        raw = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
+    for line, raw in _records(reader, source_name):
+        if None in raw:
+            raise FileImportError(f"{source_name}: line {line}: more cells than the header has columns")
+        raw = {k.strip(): (v or "").strip() for k, v in raw.items()}
         try:
             items.append(_parse_row(questionnaire, raw, sites, file_digest, line))
         except (responses.SubmissionError, questionnaires.AnswerError) as exc:
@@ -75,6 +81,19 @@ def parse_rows(db, questionnaire, text, source_name="file"):
     if not items:
         raise FileImportError(f"{source_name}: no rows to import")
     return items
+
+
+def _records(reader, source_name):
+    """Yield (line, row) pairs; a malformed CSV record becomes a FileImportError naming its line."""
+    line = 1
+    while True:
+        line += 1
+        try:
+            yield line, next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise FileImportError(f"{source_name}: line {line}: not readable as CSV ({exc})") from None
 
 
 def _parse_row(questionnaire, raw, sites, file_digest, line):

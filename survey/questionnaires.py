@@ -46,13 +46,20 @@ class QuestionnaireError(ValueError):
 
 
 class AnswerError(ValueError):
-    """An answer does not fit its question; `question_id` says which one."""
+    """An answer does not fit its question; `question_id` says which one.
 
-    def __init__(self, question_id, message):
-        """Keep the question id next to the message."""
+    `code` names the kind of problem (required, too_many, too_long, not_a_choice,
+    not_a_number, out_of_range, unknown_question) so each page can word it for its
+    reader; `params` holds the figures the wording needs.
+    """
+
+    def __init__(self, question_id, message, code=None, **params):
+        """Keep the question id, a plain English message, the code and its figures."""
         super().__init__(f"{question_id}: {message}")
         self.question_id = question_id
         self.message = message
+        self.code = code or message
+        self.params = params
 
 
 class UnknownQuestionnaire(LookupError):
@@ -131,13 +138,14 @@ class Questionnaire:
         if qtype == "multi":
             return self._check_choices(question, sorted(set(values)))
         if len(values) > 1:
-            raise AnswerError(qid, "only one answer allowed")
+            raise AnswerError(qid, "only one answer allowed", "too_many")
         value = values[0]
         if qtype == "number":
             return self._check_number(question, value)
         if qtype == "text":
             if len(value) > question.get("max_length", TEXT_MAX):
-                raise AnswerError(qid, f"longer than {question.get('max_length', TEXT_MAX)} characters")
+                limit = question.get("max_length", TEXT_MAX)
+                raise AnswerError(qid, f"longer than {limit} characters", "too_long", max=limit)
             return value
         return self._check_choices(question, [value])[0]
 
@@ -146,7 +154,7 @@ class Questionnaire:
         allowed = {str(c["value"]) for c in self.choices(question)}
         for value in values:
             if value not in allowed:
-                raise AnswerError(question["id"], f"'{value}' is not one of {sorted(allowed)}")
+                raise AnswerError(question["id"], f"'{value}' is not one of {sorted(allowed)}", "not_a_choice")
         return values
 
     def _check_number(self, question, value):
@@ -154,10 +162,10 @@ class Questionnaire:
         try:
             number = float(value)
         except ValueError:
-            raise AnswerError(question["id"], f"'{value}' is not a number") from None
+            raise AnswerError(question["id"], f"'{value}' is not a number", "not_a_number") from None
         low, high = question.get("min"), question.get("max")
         if (low is not None and number < low) or (high is not None and number > high):
-            raise AnswerError(question["id"], f"{value} is outside {low}..{high}")
+            raise AnswerError(question["id"], f"{value} is outside {low}..{high}", "out_of_range", low=low, high=high)
         return value
 
     def clean_answers(self, raw_answers, partial=False):
@@ -168,7 +176,7 @@ class Questionnaire:
         """
         unknown = set(raw_answers) - {q["id"] for q in self.questions}
         if unknown:
-            raise AnswerError(sorted(unknown)[0], "no such question")
+            raise AnswerError(sorted(unknown)[0], "no such question", "unknown_question")
         clean = {}
         for question in self.questions:
             if not self.is_visible(question, clean):

@@ -7,6 +7,7 @@ the server and redirects (post/redirect/get), so Back and refresh are safe.
 import json
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_babel import gettext
 
 from survey import links, questionnaires, responses
 from survey.db import get_db, transaction
@@ -129,7 +130,7 @@ def question(submission_id, question_id):
     visible = questionnaire.visible_questions(answers)
     if current not in visible:
         return redirect(url_for("respond.summary", submission_id=submission_id))
-    error = None
+    error = error_text = None
     if request.method == "POST":
         raw = request.form.getlist("answer") if current["type"] == "multi" else request.form.get("answer")
         if request.form.get("action") == "skip" and not current.get("required"):
@@ -137,7 +138,8 @@ def question(submission_id, question_id):
         try:
             value = questionnaire.parse(current, raw)
         except questionnaires.AnswerError as exc:
-            error = exc.message
+            error, error_text = exc.code, _error_text(exc)
+            answers[current["id"]] = raw  # show what was typed, not an empty box
         else:
             answers.pop(current["id"], None)
             if value is not None:
@@ -155,10 +157,23 @@ def question(submission_id, question_id):
     position = [q["id"] for q in visible].index(current["id"]) + 1
     return render_template(
         "respond/question.html", q=questionnaire, question=current, sid=submission_id,
-        position=position, count=len(visible), previous=previous, error=error,
+        position=position, count=len(visible), previous=previous, error=error, error_text=error_text,
         value=answers.get(current["id"]), choices=questionnaire.choices(current),
         from_summary=request.args.get("return") == "summary",
     ), (400 if error else 200)
+
+
+def _error_text(exc):
+    """What went wrong with an answer, in the respondent's language and plain words."""
+    messages = {
+        "required": lambda: gettext("请选择或填写后，再点“下一题”。"),
+        "too_many": lambda: gettext("这道题只能选一项。"),
+        "too_long": lambda: gettext("字数太多了，请不要超过 %(max)s 个字。", max=exc.params.get("max")),
+        "not_a_number": lambda: gettext("请填一个数字，比如 3。"),
+        "out_of_range": lambda: gettext("请填 %(low)s 到 %(high)s 之间的数字。",
+                                        low=exc.params.get("low"), high=exc.params.get("high")),
+    }
+    return messages.get(exc.code, lambda: gettext("请从下面的选项中选择。"))()
 
 
 @bp.get("/r/<submission_id>/summary")

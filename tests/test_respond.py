@@ -218,3 +218,18 @@ def test_record_refuses_bad_submission_ids_and_meta(db):
         else:
             raise AssertionError(f"{submission_id} {meta} was accepted")
     assert db.execute("select count(*) from responses").fetchone()[0] == 0
+
+
+def test_number_error_is_in_plain_chinese_and_keeps_what_was_typed(app, respondent, db):
+    """A wrong number is explained in Chinese, and the box keeps what the person typed."""
+    from survey.questionnaires import store_definition
+
+    store_definition(db, {"id": "calls", "version": 1, "title": {"zh": "来电"}, "questions": [
+        {"id": "calls", "type": "number", "min": 0, "max": 99, "required": True, "text": {"zh": "打了几次？"}}]})
+    person = respondent("/q/calls")
+    response = person.answer("三个")
+    assert response.status_code == 400
+    assert "请填一个数字" in response.text and "is not a number" not in response.text
+    assert 'value="三个"' in response.text and "input-error" in response.text
+    response = person.answer("120")
+    assert "请填 0 到 99 之间的数字" in response.text
