@@ -110,6 +110,24 @@ def _where(questionnaire_id, filters):
     return " and ".join(clauses), params
 
 
+def _sites_join(filters, by):
+    """The join to sites, only when a site name or code is used (it costs a lookup per row)."""
+    if by == "site" or (filters or {}).get("site") not in (None, ""):
+        return " left join sites s on s.id = r.site_id"
+    return ""
+
+
+def _tallies_usable(db, filters):
+    """Whether the pre-grouped tallies answer these filters exactly: they exist, and any
+    period bound is a year or a month (tallies keep the month of submitted_at)."""
+    filters = filters or {}
+    for key in ("period_from", "period_to"):
+        if filters.get(key) and len(str(filters[key])) > 7:
+            return False
+    return db.execute("select 1 from sqlite_master where type = 'table' and name = 'answer_tallies'").fetchone() \
+        is not None
+
+
 def value_counts(db, questionnaire_id, question_id, filters=None, by=None):
     """{group: {value: count}} of one question's answers among valid responses.
 
@@ -117,9 +135,15 @@ def value_counts(db, questionnaire_id, question_id, filters=None, by=None):
     """
     where, params = _where(questionnaire_id, filters)
     group = BREAKDOWNS[by] if by else "null"
-    sql = (f"select {group} as grp, a.value, count(*) from answers a"
-           " join responses r on r.id = a.response_id left join sites s on s.id = r.site_id"
-           f" where {where} and a.question_id = ? group by grp, a.value")
+    sites = _sites_join(filters, by)
+    if _tallies_usable(db, filters):
+        # Pre-grouped counts (survey/tallies.py): the same WHERE/GROUP BY on a tally named r.
+        sql = (f"select {group} as grp, r.value, sum(r.n) from answer_tallies r{sites}"
+               f" where {where} and r.question_id = ? group by grp, r.value having sum(r.n) > 0")
+    else:
+        sql = (f"select {group} as grp, a.value, count(*) from answers a"
+               f" join responses r on r.id = a.response_id{sites}"
+               f" where {where} and a.question_id = ? group by grp, a.value")
     counts = {}
     for grp, value, count in db.execute(sql, params + [question_id]).fetchall():
         counts.setdefault(grp, {})[value] = count
@@ -181,8 +205,13 @@ def _response_counts(db, questionnaire_id, filters, by):
     """How many valid responses: a Rate whose n is the count (value 1 when any)."""
     where, params = _where(questionnaire_id, filters)
     group = BREAKDOWNS[by] if by else "null"
-    rows = db.execute(f"select {group} as grp, count(*) from responses r left join sites s on s.id = r.site_id"
-                      f" where {where} group by grp", params).fetchall()
+    sites = _sites_join(filters, by)
+    if _tallies_usable(db, filters):
+        sql = (f"select {group} as grp, sum(r.n) from response_tallies r{sites}"
+               f" where {where} group by grp having sum(r.n) > 0")
+    else:
+        sql = f"select {group} as grp, count(*) from responses r{sites} where {where} group by grp"
+    rows = db.execute(sql, params).fetchall()
     result = {grp: Rate.of(count, count) for grp, count in rows}
     return result.get(None, Rate.of(0, 0)) if by is None else dict(sorted(result.items(), key=lambda i: str(i[0])))
 
