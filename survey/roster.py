@@ -116,7 +116,16 @@ def _read_rows(filename, data):
             text = data.decode("gb18030")
         except UnicodeDecodeError:
             raise RosterError("文件编码无法识别（请存为 UTF-8 的 CSV）") from None
-    for number, row in enumerate(csv.reader(io.StringIO(text)), 1):
+    reader = csv.reader(io.StringIO(text))
+    number = 0
+    while True:
+        number += 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise RosterError(f"CSV 格式错误（{exc}）", line=number) from None
         yield number, row
 
 

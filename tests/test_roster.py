@@ -141,3 +141,9 @@ def test_household_cards_one_time_links(login, sites, db):
     # Asking again reuses the links.
     login("admin").get("/manage/rosters/cards?q=security-feeling")
     assert db.execute("select count(*) from links where household_id is not null").fetchone()[0] == 2
+
+
+def test_malformed_csv_is_a_roster_error(db, sites):
+    with pytest.raises(roster.RosterError, match="第2行.*CSV"):
+        roster.import_roster(db, "r.csv", csv_bytes(HEADER + '张三明,"A001' + "x" * 140000 + "\n"))
+    assert db.execute("select count(*) from households").fetchone()[0] == 0
