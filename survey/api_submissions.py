@@ -189,6 +189,8 @@ def store(db, payload, user):
         return _store_visit(db, questionnaire.id, submission_id, meta, outcome, note, None)
     try:
         response_id, created = responses.record(db, questionnaire, submission_id, answers, meta)
+    except responses.HouseholdAnswered as exc:
+        raise BadSubmission(exc.field, exc.message, status=409) from None
     except responses.SubmissionError as exc:
         raise BadSubmission(exc.field, exc.message) from None
     except sqlite3.IntegrityError:

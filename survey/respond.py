@@ -207,6 +207,8 @@ def submit(submission_id):
     meta["submitted_at"] = responses.now_iso()
     try:
         responses.record(db, questionnaire, submission_id, answers, meta)
+    except responses.HouseholdAnswered:
+        return render_template("respond/already.html", q=questionnaire), 409
     except responses.SubmissionError as exc:
         first_missing = questionnaire.question(exc.field)
         if first_missing is not None:

@@ -5,6 +5,7 @@ queue, the JSON API) ends here, so the rules live in one place.
 """
 
 import re
+import sqlite3
 import uuid
 from datetime import datetime, timezone
 
@@ -28,6 +29,10 @@ class SubmissionError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class HouseholdAnswered(SubmissionError):
+    """The household of a one-time link or a staff visit already answered this questionnaire."""
 
 
 def new_submission_id():
@@ -93,12 +98,18 @@ def record(db, questionnaire, submission_id, answers, meta=None):
     and writes nothing, so a double tap, a refresh or a retry days later is harmless.
     """
     clean, row = build_row(questionnaire, submission_id, answers, meta or {})
-    with transaction(db):
-        existing = find(db, submission_id)
-        if existing is not None:
-            return existing, False
-        response_id = _insert(db, row, clean)
-        db.execute("delete from drafts where submission_id = ?", [submission_id])
+    try:
+        with transaction(db):
+            existing = find(db, submission_id)
+            if existing is not None:
+                return existing, False
+            response_id = _insert(db, row, clean)
+            db.execute("delete from drafts where submission_id = ?", [submission_id])
+    except sqlite3.IntegrityError as exc:
+        # The unique (questionnaire, household) index: one household, one response.
+        if "household_id" in str(exc):
+            raise HouseholdAnswered("household_id", "this household already answered this questionnaire") from None
+        raise
     return response_id, True
 
 

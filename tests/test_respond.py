@@ -233,3 +233,20 @@ def test_number_error_is_in_plain_chinese_and_keeps_what_was_typed(app, responde
     assert 'value="三个"' in response.text and "input-error" in response.text
     response = person.answer("120")
     assert "请填 0 到 99 之间的数字" in response.text
+
+
+def test_household_already_interviewed_gets_polite_page_not_500(app, respondent, db):
+    """Staff interviewed the household first; its QR card then shows 'already answered' and stores nothing."""
+    site_id = links.create_site(db, "xh", "新华社区")
+    db.execute("insert into households (site_id, household_no, name, created_at) values (?, 'H002', '李四', 'x')",
+               [site_id])
+    code = links.create_link(db, "security-feeling", "household", site_id=site_id, household_id=1)
+    answers = {"respondent": "self", "worry_reduced": "5", "confidence_increased": "4", "security_improved": "5"}
+    person = respondent(f"/s/{code}")  # the elder opens the card before the staff visit is stored
+    person.answer_all(answers)
+    questionnaire = questionnaires.get(db, "security-feeling")
+    responses.record(db, questionnaire, "staff-visit-0001", answers,
+                     {"channel": "door", "household_id": 1, "site_id": site_id})
+    response = person.submit()
+    assert response.status_code == 409 and "这份问卷已经填过了" in response.text
+    assert db.execute("select count(*) from responses where household_id = 1").fetchone()[0] == 1
