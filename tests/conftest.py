@@ -35,11 +35,17 @@ def runner(app):
 
 @pytest.fixture
 def db(app):
-    """The app's database, opened inside an app context."""
-    from survey.db import get_db
+    """A connection of its own to the app's database.
 
-    with app.app_context():
-        yield get_db()
+    Not the request's connection inside a pushed app context: requests made by the
+    test client would then share that context's `g`, and with it Flask-WTF's cached
+    CSRF token, across logins.
+    """
+    from survey.db import connect
+
+    connection = connect(app.config["DATABASE"])
+    yield connection
+    connection.conn.close()
 
 
 def csrf_token(html):
