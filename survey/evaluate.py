@@ -27,7 +27,6 @@ from flask import (
 )
 from flask_login import current_user
 
-from scoring import survey_charts
 from scoring.indicators import UnknownMeasureError
 from scoring.measures import EXTRA_MEASURES, compute, compute_all, current_definition, measure_specs, value_counts
 from scoring.statistics import cochran_sample_size
@@ -58,6 +57,13 @@ MEASURE_LABELS = {
     "followup_rate": "名册回访率",
 }
 CHARTS = ("distribution", "sites", "trend")
+
+
+def _charts():
+    """scoring.survey_charts, imported on first use: matplotlib adds about 2 s to a worker's start."""
+    from scoring import survey_charts
+
+    return survey_charts
 
 
 class FilterError(ValueError):
@@ -293,15 +299,15 @@ def draw_chart(db, questionnaire_id, kind, fmt, filters, measure):
     title = definition["title"]["zh"]
     if kind == "distribution":
         rows, words = scale_distribution(db, questionnaire_id, filters)
-        return survey_charts.distribution_chart(rows, words, f"{title}：各题回答分布", fmt)
+        return _charts().distribution_chart(rows, words, f"{title}：各题回答分布", fmt)
     label = measure_label(measure, definition).split("（")[0]
     if kind == "sites":
         groups = compute(db, questionnaire_id, measure, filters, "site")
         data = [(str(g), r.value, r.ci95, r.n) for g, r in groups.items()]
-        return survey_charts.rates_chart(data, f"{label}（分社区）", fmt,
+        return _charts().rates_chart(data, f"{label}（分社区）", fmt,
                                          target=0.9 if "satisfaction" in measure else None)
     points = [(month, r.value, r.ci95, r.n) for month, r in trend(db, questionnaire_id, filters, measure)]
-    return survey_charts.trend_chart(points, f"{label}：月度趋势", fmt)
+    return _charts().trend_chart(points, f"{label}：月度趋势", fmt)
 
 
 def cached_chart(db, questionnaire_id, kind, fmt, filters, measure, folder):
@@ -453,7 +459,7 @@ def questionnaire(questionnaire_id):
 @role_required("evaluator")
 def chart(questionnaire_id, kind, fmt):
     """A chart as PNG or SVG, from the cache; `?download=1` saves it as a file."""
-    if kind not in CHARTS or fmt not in survey_charts.FORMATS:
+    if kind not in CHARTS or fmt not in _charts().FORMATS:
         abort(404)
     _questionnaire_or_404(questionnaire_id)
     filters = _filters_or_400()
@@ -464,9 +470,9 @@ def chart(questionnaire_id, kind, fmt):
         abort(404)
     try:
         image, hit = cached_chart(db, questionnaire_id, kind, fmt, filters, measure, chart_cache_dir())
-    except survey_charts.ChartError:
-        image, hit = survey_charts.empty_chart("暂无可画的数据（当前筛选下没有有效答卷）", fmt), False
-    response = Response(image, mimetype=survey_charts.FORMATS[fmt])
+    except _charts().ChartError:
+        image, hit = _charts().empty_chart("暂无可画的数据（当前筛选下没有有效答卷）", fmt), False
+    response = Response(image, mimetype=_charts().FORMATS[fmt])
     response.headers["X-Chart-Cache"] = "hit" if hit else "miss"
     response.headers["Cache-Control"] = "private, max-age=300"
     if request.args.get("download"):

@@ -28,7 +28,6 @@ from flask_login import current_user
 from scoring import IndicatorSystemError, UnknownMeasureError, format_table, load_system, score_system
 from scoring import measures as survey_measures
 from scoring.appendix import appendix_rows, title
-from scoring.charts import score_weight_chart, score_weight_chart_svg
 from scoring.xlsx import score_table_xlsx
 from survey import audit
 from survey.auth import add_nav, role_required
@@ -364,6 +363,9 @@ def _chart(system_id, fmt):
         result, _ = score_with_surveys(db, system, filters)
     except IndicatorSystemError as exc:
         abort(Response(str(exc), status=409, mimetype="text/plain"))
+    # Imported here: matplotlib adds about 2 s to every worker's start.
+    from scoring.charts import score_weight_chart, score_weight_chart_svg
+
     data = score_weight_chart_svg(result) if fmt == "svg" else score_weight_chart(result)
     with transaction(db):
         db.execute("delete from score_chart_cache where system_id = ? and fmt = ?", [system_id, fmt])
