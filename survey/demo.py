@@ -76,12 +76,48 @@ def load_demo(db, seed=2024, per_site=40):
     return created
 
 
+DEMO_PASSWORD = "demo-password"
+SURNAMES = "王李张刘陈杨赵黄周吴"
+GIVEN = ["秀英", "桂兰", "建国", "玉兰", "德明", "淑芬", "志强", "凤英", "国华", "春梅"]
+
+
+def load_demo_roster(db, per_site=10):
+    """A small fictitious roster per demo site (names and phones invented)."""
+    from survey.roster import import_roster
+
+    lines = ["姓名,户号,站点,地址,电话"]
+    for site_code, site_name, _population in DEMO_SITES:
+        for index in range(per_site):
+            name = SURNAMES[index % 10] + GIVEN[(index * 3 + len(site_code)) % 10]
+            lines.append(f"{name},{site_code}-{index + 1:03d},{site_code},{site_name}{index + 1}号楼,"
+                         f"1380000{len(site_code):02d}{index:02d}")
+    return import_roster(db, "demo-roster.csv", ("\n".join(lines) + "\n").encode("utf-8"))
+
+
+def load_demo_users(db):
+    """One demo account per role (password DEMO_PASSWORD); never for production."""
+    from survey.auth import create_user
+
+    made = []
+    for username, role, name in (("admin", "admin", "演示管理员"), ("staff", "staff", "演示调查员"),
+                                 ("evaluator", "evaluator", "演示评价组")):
+        if db.execute("select 1 from users where username = ?", [username]).fetchone() is None:
+            create_user(db, username, DEMO_PASSWORD, role, name)
+            made.append(username)
+    return made
+
+
 @click.command("demo")
 @with_appcontext
 def demo_command():
-    """Load demo sites, links and responses (safe to run again)."""
-    created = load_demo(get_db())
+    """Load demo sites, links, a roster, responses and demo accounts (safe to run again)."""
+    db = get_db()
+    created = load_demo(db)
+    load_demo_roster(db)
+    made = load_demo_users(db)
     click.echo(f"Demo data ready ({created} new responses).")
+    if made:
+        click.echo(f"Demo accounts {', '.join(made)} with password '{DEMO_PASSWORD}' — for trying out only.")
 
 
 def init_app(app):
