@@ -25,7 +25,7 @@ LOCKOUT = timedelta(minutes=15)
 
 # Endpoints anyone may reach: the respondent side, QR codes, static files, login, health.
 PUBLIC_ENDPOINTS = {
-    "static", "auth.login", "health",
+    "static", "auth.login", "health", "respond.index",
     "respond.start_generic", "respond.start_tracked", "respond.start", "respond.question",
     "respond.summary", "respond.submit", "respond.done",
     "links.generic_qr", "links.tracked_qr", "links.poster",

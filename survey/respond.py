@@ -24,6 +24,12 @@ def _questionnaire_or_404(questionnaire_id, version=None):
         abort(404)
 
 
+@bp.get("/")
+def index():
+    """The public front page: the questionnaires open to answer, and the staff login."""
+    return render_template("respond/index.html", questionnaires=questionnaires.list_current(get_db()))
+
+
 @bp.get("/q/<questionnaire_id>")
 def start_generic(questionnaire_id):
     """The public generic link of a questionnaire: its start page."""

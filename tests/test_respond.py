@@ -250,3 +250,12 @@ def test_household_already_interviewed_gets_polite_page_not_500(app, respondent,
     response = person.submit()
     assert response.status_code == 409 and "这份问卷已经填过了" in response.text
     assert db.execute("select count(*) from responses where household_id = 1").fetchone()[0] == 1
+
+
+def test_front_page_lists_questionnaires(client):
+    """/ is public and links every questionnaire and the staff login."""
+    page = client.get("/")
+    assert page.status_code == 200
+    for qid in ("elder-satisfaction", "public-awareness", "security-feeling"):
+        assert f'href="/q/{qid}"' in page.text
+    assert 'href="/login"' in page.text
