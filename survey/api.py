@@ -14,12 +14,12 @@ import click
 from flask import Blueprint, g, jsonify, request
 from flask.cli import AppGroup, with_appcontext
 
+from scoring.filters import FilterError, parse_filters
 from survey import audit, questionnaires
 from survey.db import get_db, transaction
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 API_ROLES = ("evaluator", "admin")
-FILTER_KEYS = ("period_from", "period_to", "site", "channel", "respondent_type", "age_band", "living_alone")
 
 
 class TokenError(ValueError):
@@ -109,30 +109,11 @@ def bad_parameter(exc):
 
 def _filters():
     """The measure filters from the query string, checked."""
-    filters = {}
-    for key in FILTER_KEYS:
-        value = request.args.get(key)
-        if value in (None, ""):
-            continue
-        if key in ("period_from", "period_to") and not _is_period(value):
-            raise BadParameter(f"{key}: use YYYY-MM or YYYY-MM-DD, got '{value}'")
-        if key == "living_alone":
-            if value not in ("0", "1"):
-                raise BadParameter(f"living_alone: use 0 or 1, got '{value}'")
-            value = int(value)
-        filters[key] = value
-    return filters
-
-
-def _is_period(value):
-    """Whether `value` is a YYYY-MM or YYYY-MM-DD date."""
-    for fmt in ("%Y-%m", "%Y-%m-%d"):
-        try:
-            datetime.strptime(value, fmt)
-            return True
-        except ValueError:
-            continue
-    return False
+    try:
+        return parse_filters(request.args)
+    except FilterError as exc:
+        expected = "YYYY-MM or YYYY-MM-DD" if exc.expected == "period" else "0 or 1"
+        raise BadParameter(f"{exc.key}: use {expected}, got '{exc.value}'") from None
 
 
 @bp.get("/questionnaires")

@@ -27,6 +27,8 @@ from flask import (
 )
 from flask_login import current_user
 
+from scoring.filters import FILTER_KEYS, parse_filters
+from scoring.filters import FilterError as BadFilter
 from scoring.indicators import UnknownMeasureError
 from scoring.measures import EXTRA_MEASURES, compute, compute_all, current_definition, measure_specs, value_counts
 from scoring.statistics import cochran_sample_size
@@ -40,7 +42,6 @@ add_nav("evaluate.dashboard", "调查结果", ["evaluator"])
 
 TARGET_MARGIN = 0.05
 CHART_VERSION = "1"  # bump when the drawing code changes, so cached images are redrawn
-FILTER_KEYS = ("period_from", "period_to", "site", "channel", "respondent_type", "age_band", "living_alone")
 DIMENSIONS = {"site": "社区", "channel": "渠道", "respondent_type": "答题人", "age_band": "年龄段",
               "living_alone": "是否独居"}
 RESPONDENT_LABELS = {"self": "老人本人", "proxy": "家属或照护人代答", "assisted": "工作人员协助填写",
@@ -345,30 +346,12 @@ def measures_table(db, questionnaire_id, filters):
 
 def _filters():
     """The filters in the query string, checked; raises FilterError naming the bad one."""
-    filters = {}
-    for key in FILTER_KEYS:
-        value = (request.args.get(key) or "").strip()
-        if not value:
-            continue
-        if key in ("period_from", "period_to") and not _is_period(value):
-            raise FilterError(f"{key}：请用 年-月（如 2024-09）或 年-月-日，收到“{value}”")
-        if key == "living_alone":
-            if value not in ("0", "1"):
-                raise FilterError(f"living_alone：只能是 0 或 1，收到“{value}”")
-            value = int(value)
-        filters[key] = value
-    return filters
-
-
-def _is_period(value):
-    """Whether `value` is YYYY-MM or YYYY-MM-DD."""
-    for fmt in ("%Y-%m", "%Y-%m-%d"):
-        try:
-            datetime.strptime(value, fmt)
-            return True
-        except ValueError:
-            continue
-    return False
+    try:
+        return parse_filters(request.args)
+    except BadFilter as exc:
+        if exc.expected == "period":
+            raise FilterError(f"{exc.key}：请用 年-月（如 2024-09）或 年-月-日，收到“{exc.value}”") from None
+        raise FilterError(f"{exc.key}：只能是 0 或 1，收到“{exc.value}”") from None
 
 
 def _questionnaire_or_404(questionnaire_id):
