@@ -54,20 +54,6 @@ class Maker:
         return response_id
 
 
-def open_store(app):
-    """Yield a connection to the app's database outside any app context.
-
-    The `db` fixture keeps an app context open, and test-client requests made inside it
-    share its `g` (and so Flask-WTF's cached CSRF token across a login); tests that
-    post forms use this instead.
-    """
-    from survey.db import connect
-
-    database = connect(app.config["DATABASE"])
-    yield database
-    database.conn.close()
-
-
 def drop_one_response_per_household_index(db):
     """Allow a second response per household, as in a database made before that index existed."""
     db.execute("drop index if exists responses_one_per_household")

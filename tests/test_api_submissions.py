@@ -8,15 +8,6 @@ from conftest import csrf_token
 from field_helpers import elder_payload, make_roster
 
 from survey import api_submissions
-from survey.db import connect
-
-
-@pytest.fixture
-def db(app):
-    """A connection of our own, outside any app context (see tests/test_roster.py)."""
-    database = connect(app.config["DATABASE"])
-    yield database
-    database.conn.close()
 
 
 @pytest.fixture

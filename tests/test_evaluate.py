@@ -4,16 +4,10 @@ import re
 from datetime import timedelta
 
 import pytest
-from evaluate_helpers import Maker, elder, open_store
+from evaluate_helpers import Maker, elder
 
 from survey import quality
 from survey.evaluate import population_for
-
-
-@pytest.fixture
-def store(app):
-    """The app's database on its own connection (see evaluate_helpers.open_store)."""
-    yield from open_store(app)
 
 
 def text_of(html):
@@ -22,13 +16,13 @@ def text_of(html):
 
 
 @pytest.fixture
-def survey_data(store):
+def survey_data(db):
     """30 elder responses over two sites (population 120 + 80 = 200), 27 satisfied.
 
     新华社区: 20 responses, 18 satisfied: 15 by the elder (14 satisfied), 5 assisted (4).
     河西村: 10 responses by a proxy, 9 satisfied. Two days apart, so three months.
     """
-    make = Maker(store)
+    make = Maker(db)
     xinhua = make.site("xinhua", "新华社区", population=120)
     hexi = make.site("hexi", "河西村", population=80)
     gap = timedelta(days=2)
@@ -39,7 +33,7 @@ def survey_data(store):
                  site_id=xinhua, gap=gap)
     for index in range(10):
         make.add(elder(overall="4" if index else "3", respondent="proxy", living_alone="1"), site_id=hexi, gap=gap)
-    return store
+    return db
 
 
 def test_population_is_the_sum_of_the_sites(survey_data):

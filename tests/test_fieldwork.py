@@ -7,15 +7,6 @@ from field_helpers import elder_payload, make_roster
 from scoring import measures
 from scoring.indicators import UnknownMeasureError
 from survey import api_submissions, responses
-from survey.db import connect
-
-
-@pytest.fixture
-def db(app):
-    """A connection of our own, outside any app context (see tests/test_roster.py)."""
-    database = connect(app.config["DATABASE"])
-    yield database
-    database.conn.close()
 
 
 @pytest.fixture

@@ -4,18 +4,11 @@ flagged responses leave the rates; reinstatement needs a reason and is logged.""
 import json
 from datetime import timedelta
 
-import pytest
 from conftest import csrf_token
-from evaluate_helpers import Maker, drop_one_response_per_household_index, elder, open_store
+from evaluate_helpers import Maker, drop_one_response_per_household_index, elder
 
 from scoring.measures import compute
 from survey import quality
-
-
-@pytest.fixture
-def store(app):
-    """The app's database on its own connection (see evaluate_helpers.open_store)."""
-    yield from open_store(app)
 
 
 def flags_of(db, response_id):
@@ -100,8 +93,7 @@ def test_flagged_responses_leave_the_rates_and_are_never_deleted(db):
     assert quality.flags_version(db) == version
 
 
-def test_reinstatement_needs_a_reason_is_logged_and_survives_a_rerun(app, store, login):
-    db = store
+def test_reinstatement_needs_a_reason_is_logged_and_survives_a_rerun(app, db, login):
     make = Maker(db)
     for _ in range(6):
         make.add(elder(), duration=300)
@@ -132,8 +124,7 @@ def test_reinstatement_needs_a_reason_is_logged_and_survives_a_rerun(app, store,
     assert [r[0] for r in db.execute("select action from quality_reviews order by id")] == ["reinstate", "exclude"]
 
 
-def test_staff_cannot_review(store, login):
-    db = store
+def test_staff_cannot_review(db, login):
     make = Maker(db)
     rid = make.add(elder())
     client = login("staff")
@@ -142,8 +133,7 @@ def test_staff_cannot_review(store, login):
                        data={"action": "exclude", "reason": "x"}).status_code in (400, 403)
 
 
-def test_quality_run_command(app, store, runner):
-    db = store
+def test_quality_run_command(app, db, runner):
     make = Maker(db)
     for _ in range(6):
         make.add(elder(), duration=300)

@@ -7,21 +7,8 @@ from conftest import csrf_token
 from openpyxl import Workbook
 
 from survey import links, roster
-from survey.db import connect
 
 HEADER = "姓名,户号,站点,地址,电话\n"
-
-
-@pytest.fixture
-def db(app):
-    """A connection of our own to the app's database, outside any app context.
-
-    (conftest's `db` keeps an app context open, which makes Flask reuse one `g` for
-    every test-client request, so CSRF tokens would not reach the session.)
-    """
-    database = connect(app.config["DATABASE"])
-    yield database
-    database.conn.close()
 
 
 @pytest.fixture
