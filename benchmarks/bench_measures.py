@@ -1,9 +1,12 @@
 """Measures over 1,000,000 stored responses: compute_all (every measure, no breakdown),
-then the headline satisfaction rate by every breakdown, timed; peak RSS reported.
-Target: under 1 s. (Every measure by every breakdown is 11 x 6 queries; at the speeds
-measured it would take minutes, so it is timed on --breakdown-all only.)
+the headline satisfaction rate by every breakdown, every measure by every breakdown
+(compute_all with `by`, the target: under 1 s), compute_all filtered by a site and a
+period, and by two fields at once (the fine tally), timed; peak RSS reported.
 
-Usage: python benchmarks/bench_measures.py [--responses N]
+--submissions N times instead N calls of survey.responses.record on one warm connection
+(synchronous=FULL, as the server runs), and prints the mean in ms.
+
+Usage: python benchmarks/bench_measures.py [--responses N] [--submissions N]
 """
 
 import argparse
@@ -46,6 +49,14 @@ def run(count, breakdown_all=False):
             breakdown_time = time.perf_counter() - started
 
             started = time.perf_counter()
+            everything = {by: measures.compute_all(db, QUESTIONNAIRE, by=by) for by in measures.BREAKDOWNS}
+            everything_time = time.perf_counter() - started
+
+            started = time.perf_counter()
+            combined = measures.compute_all(db, QUESTIONNAIRE, {"channel": "door", "age_band": "80-89"}, by="site")
+            combined_time = time.perf_counter() - started
+
+            started = time.perf_counter()
             filtered = measures.compute_all(db, QUESTIONNAIRE, {"site": "S03", "period_from": "2024-04",
                                                                 "period_to": "2024-06"})
             filtered_time = time.perf_counter() - started
@@ -57,9 +68,49 @@ def run(count, breakdown_all=False):
         "total_s": round(all_time + breakdown_time, 3), "filtered_compute_all_s": round(filtered_time, 3),
         "satisfaction_rate": round(satisfaction.value, 4), "satisfaction_n": satisfaction.n,
         "filtered_n": filtered["responses"].n,
+        "all_measures_by_every_breakdown_s": round(everything_time, 3),
+        "all_measure_groups": sum(len(groups) for result in everything.values() for groups in result.values()),
+        "total_with_all_breakdowns_s": round(all_time + everything_time, 3),
+        "combined_filter_by_site_s": round(combined_time, 3), "combined_sites": len(combined["responses"]),
         "peak_rss_mib_generation": round(rss_before, 1), "peak_rss_mib": round(peak_rss_mib(), 1),
         "target": "under 1 s",
     }
+
+
+def submission_cost(count, warmup=100):
+    """Mean ms of survey.responses.record on a warm connection (synchronous=FULL)."""
+    import random
+    import statistics
+
+    from survey import questionnaires, responses
+    from survey.db import connect
+
+    rng = random.Random(1)
+    with tempfile.TemporaryDirectory(prefix="bench-submit-") as folder:
+        make_app(Path(folder) / "submit.sqlite")
+        db = connect(Path(folder) / "submit.sqlite")
+        db.execute("insert into sites (code, name, kind) values ('S1', 'S1', 'x'), ('S2', 'S2', 'x')")
+        questionnaire = questionnaires.get(db, QUESTIONNAIRE)
+        times = []
+        for index in range(warmup + count):
+            services = rng.sample(["meals", "emergency_call", "hotline", "cleaning"], rng.randint(1, 3))
+            answers = {"respondent": rng.choice(["self", "proxy", "assisted"]), "services": services,
+                       "overall": rng.choice("12345"), "item_attitude": rng.choice("12345"),
+                       "item_timeliness": rng.choice("12345"), "age_band": rng.choice(["60-69", "70-79", "90+"]),
+                       "living_alone": rng.choice("01")}
+            if "emergency_call" in services:
+                answers["item_fault_response"] = rng.choice("12345")
+            if "hotline" in services:
+                answers["hotline_unanswered"] = rng.choice("01")
+            meta = {"channel": rng.choice(["qr", "door", "phone"]), "site_id": rng.choice([None, 1, 2]),
+                    "submitted_at": f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T10:00:00"}
+            started = time.perf_counter()
+            responses.record(db, questionnaire, f"submit-{index:06d}", answers, meta)
+            times.append(time.perf_counter() - started)
+        db.conn.close()
+    times = times[warmup:]
+    return {"submissions": count, "mean_ms": round(statistics.mean(times) * 1000, 3),
+            "median_ms": round(statistics.median(times) * 1000, 3)}
 
 
 def main(argv=None):
@@ -67,7 +118,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--responses", type=int, default=1_000_000)
     parser.add_argument("--breakdown-all", action="store_true", help="every measure by every breakdown")
+    parser.add_argument("--submissions", type=int, help="time N responses.record calls instead")
     args = parser.parse_args(argv)
+    if args.submissions:
+        print(json.dumps(submission_cost(args.submissions)))
+        return
     print(json.dumps(run(args.responses, args.breakdown_all), ensure_ascii=False))
 
 

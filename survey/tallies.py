@@ -3,19 +3,35 @@
 scoring.measures counts answers of valid responses by value, optionally per site,
 channel, respondent type, age band, living alone or month, and filtered by the same
 fields and a period. Over a million responses, joining answers to responses for each
-of a questionnaire's measures takes seconds. These two tables hold the same counts
-already grouped by every field a measure can filter or break down by (the period at
-month precision):
+of a questionnaire's measures takes seconds. Two kinds of tally hold the same counts
+already grouped (the period at month precision, `submitted_at` = 'YYYY-MM'):
 
-    answer_tallies(questionnaire_id, question_id, value, excluded, site_id, channel,
-                   respondent_type, age_band, living_alone, submitted_at = 'YYYY-MM', n)
-    response_tallies(... the same without question_id and value ..., n)
+- the fine tallies, grouped by every field at once, for filters combining two or more
+  of the fields (random data crossed over every field makes them nearly as big as the data):
+
+      answer_tallies(questionnaire_id, question_id, value, excluded, site_id, channel,
+                     respondent_type, age_band, living_alone, submitted_at, n)
+      response_tallies(... the same without question_id and value ..., n)
+
+- the marginal tallies, far smaller: the same columns plus `dim`, one row set per `dim`
+  in MARGINALS. Rows of dim 'site_id' are grouped by questionnaire, question, value,
+  excluded, month and site_id, the other fields NULL; rows of dim 'other' by the same but
+  channel, respondent type, age band and living alone instead of the site. They answer
+  every query whose filters and breakdown use the site alone or none of the site:
+
+      answer_marginals(dim, questionnaire_id, question_id, value, excluded, site_id, ...,
+                       submitted_at, n)
+      response_marginals(dim, ... the same without question_id and value ..., n)
 
 Triggers on `answers` (insert, delete) and on `responses` (insert, delete, and update
 of any of those fields, e.g. a quality rule setting `excluded`) add and subtract, in
 the same transaction as the change, so the tallies can never disagree with the rows.
 Rows are keyed by `key`, the quoted values of every field (quote() keeps NULL apart
-from the text 'NULL'), so one UPSERT per answer keeps one row per combination.
+from the text 'NULL'), so one UPSERT per answer and tally row set keeps one row per
+combination. An answer costs one fine and one marginal statement (the marginal one
+upserts len(MARGINALS) rows); no secondary index holds `n`, so an UPSERT that only adds
+to an existing row writes that row alone, and the marginal tallies are WITHOUT ROWID
+tables keyed by `key` (one B-tree to search and write, not a key index and a table).
 
 The column names are those of `responses`, so scoring.measures runs its own WHERE
 and GROUP BY expressions on a tally aliased as `r`, and sums `n` instead of counting
@@ -23,10 +39,17 @@ rows. It falls back to the raw tables when a period bound is finer than a month.
 """
 
 DIMENSIONS = ("excluded", "site_id", "channel", "respondent_type", "age_band", "living_alone")
+# The marginal tallies' row sets: name (`dim`) -> the fields it is grouped by, besides
+# questionnaire, question, value, excluded and month (the other fields are NULL in its rows).
+# The site, with the most values, apart; the four fields with few values together (random
+# data crossed over them: 4 x 3 x 4 x 3 groups per question value and month). Each row set
+# costs one row UPSERT per answer.
+MARGINALS = {"site_id": ("site_id",), "other": ("channel", "respondent_type", "age_band", "living_alone")}
+MARGINAL_FIELDS = tuple(f for fields in MARGINALS.values() for f in fields)
 
 
 def _key(prefix, extra=()):
-    """SQL for the key of a tally row from the response fields under `prefix` (new/old/r)."""
+    """SQL for the key of a fine tally row from the response fields under `prefix` (new/old/r)."""
     parts = [f"quote({p})" for p in extra]
     parts += [f"quote({prefix}.questionnaire_id)"] + [f"quote({prefix}.{d})" for d in DIMENSIONS]
     parts.append(f"quote(substr({prefix}.submitted_at, 1, 7))")
@@ -34,7 +57,7 @@ def _key(prefix, extra=()):
 
 
 def _fields(prefix):
-    """The tally columns' values from the response fields under `prefix`."""
+    """The fine tally columns' values from the response fields under `prefix`."""
     return ", ".join([f"{prefix}.questionnaire_id"] + [f"{prefix}.{d}" for d in DIMENSIONS]
                      + [f"substr({prefix}.submitted_at, 1, 7)"])
 
@@ -42,35 +65,76 @@ def _fields(prefix):
 TRIGGERS = []  # names of the triggers, filled by create_schema (bulk loaders may drop and recreate them)
 COLUMNS = "questionnaire_id, " + ", ".join(DIMENSIONS) + ", submitted_at"
 WATCHED = "questionnaire_id, submitted_at, " + ", ".join(DIMENSIONS)
+MARGINAL_COLUMNS = "dim, " + COLUMNS
+# The row sets of a marginal tally, one row each, joined as `d`.
+_DIMS = "(" + " union all ".join(f"select '{d}' as dim" for d in MARGINALS) + ") d"
+
+
+def _picked(prefix, field):
+    """SQL: the field under `prefix` in the rows of the row sets that keep it, else NULL."""
+    dims = ", ".join(f"'{d}'" for d, fields in MARGINALS.items() if field in fields)
+    return f"case when d.dim in ({dims}) then {prefix}.{field} end"
+
+
+def _marginal_key(prefix, extra=()):
+    """SQL for the key of a marginal row (dim `d.dim`) from fields under `prefix`; the
+    month under `prefix` is already 'YYYY-MM' when prefix is 't' (a fine tally)."""
+    month = f"{prefix}.submitted_at" if prefix == "t" else f"substr({prefix}.submitted_at, 1, 7)"
+    parts = ["d.dim", *(f"quote({p})" for p in extra), f"quote({prefix}.questionnaire_id)",
+             f"quote({prefix}.excluded)", f"quote({month})", *(f"quote({_picked(prefix, f)})" for f in MARGINAL_FIELDS)]
+    return " || '|' || ".join(parts)
+
+
+def _marginal_fields(prefix):
+    """The marginal columns' values (after key) from fields under `prefix`, for dim `d.dim`."""
+    month = f"{prefix}.submitted_at" if prefix == "t" else f"substr({prefix}.submitted_at, 1, 7)"
+    return ", ".join(["d.dim", f"{prefix}.questionnaire_id", f"{prefix}.excluded"]
+                     + [_picked(prefix, f) for f in MARGINAL_FIELDS] + [month])
 
 
 def _add_answers(prefix, sign, answer_source):
-    """INSERT ... SELECT adding `sign` per answer row of `answer_source` (alias a) for response `prefix`."""
+    """INSERT ... SELECTs adding `sign` per answer row of `answer_source` (alias a) for
+    response `prefix`, to the fine and the marginal answer tallies."""
     return (f"insert into answer_tallies (key, question_id, value, {COLUMNS}, n)"
             f" select {_key(prefix, ('a.question_id', 'a.value'))}, a.question_id, a.value, {_fields(prefix)}, {sign}"
-            f" {answer_source} on conflict(key) do update set n = n + excluded.n;")
+            f" {answer_source} on conflict(key) do update set n = n + excluded.n;"
+            f" insert into answer_marginals (key, question_id, value, {MARGINAL_COLUMNS}, n)"
+            f" select {_marginal_key(prefix, ('a.question_id', 'a.value'))}, a.question_id, a.value,"
+            f" {_marginal_fields(prefix)}, {sign} {answer_source.replace(' where ', f' join {_DIMS} where ', 1)}"
+            f" on conflict(key) do update set n = n + excluded.n;")
 
 
 def _add_response(prefix, sign):
-    """INSERT adding `sign` to the response tally of response `prefix`."""
+    """INSERTs adding `sign` to the fine and marginal response tallies of response `prefix`."""
     return (f"insert into response_tallies (key, {COLUMNS}, n)"
             f" select {_key(prefix)}, {_fields(prefix)}, {sign} where true"
+            f" on conflict(key) do update set n = n + excluded.n;"
+            f" insert into response_marginals (key, {MARGINAL_COLUMNS}, n)"
+            f" select {_marginal_key(prefix)}, {_marginal_fields(prefix)}, {sign} from {_DIMS} where true"
             f" on conflict(key) do update set n = n + excluded.n;")
 
 
 def create_schema(db):
     """Create the tally tables and their triggers; fill them from existing rows when new."""
-    existed = "answer_tallies" in db.table_names()
+    tables = set(db.table_names())
     dims = ", ".join(f"{d} {'integer' if d in ('excluded', 'site_id', 'living_alone') else 'text'}"
                      for d in DIMENSIONS)
     for table, extra in (("answer_tallies", "question_id text not null, value text not null, "),
-                         ("response_tallies", "")):
+                         ("response_tallies", ""),
+                         ("answer_marginals", "dim text not null, question_id text not null, value text not null, "),
+                         ("response_marginals", "dim text not null, ")):
+        rowid = " without rowid" if table.endswith("marginals") else ""
         db.execute(f"create table if not exists {table} (key text primary key, {extra}"
-                   f"questionnaire_id text not null, {dims}, submitted_at text, n integer not null)")
-    # Covering (n included) for the common case: a measure of valid responses, no filter.
-    db.execute("create index if not exists idx_answer_tallies_measure"
-               " on answer_tallies (questionnaire_id, question_id, excluded, value, n)")
-    db.execute("create index if not exists idx_response_tallies_q on response_tallies (questionnaire_id, excluded, n)")
+                   f"questionnaire_id text not null, {dims}, submitted_at text, n integer not null){rowid}")
+    # No index holds n: an UPSERT adding to an existing row then writes that row only.
+    # The fine tallies serve only filters combining several fields, read in one pass.
+    db.execute("drop index if exists idx_answer_tallies_measure")
+    db.execute("drop index if exists idx_response_tallies_q")
+    db.execute("create index if not exists idx_answer_tallies_q on answer_tallies (questionnaire_id, excluded)")
+    db.execute("create index if not exists idx_response_tallies_qe on response_tallies (questionnaire_id, excluded)")
+    for table in ("answer_marginals", "response_marginals"):
+        db.execute(f"create index if not exists idx_{table}_q"
+                   f" on {table} (questionnaire_id, dim, excluded, submitted_at)")
     triggers = {
         "tally_answer_insert": "after insert on answers begin "
         + _add_answers("r", 1, "from responses r join (select new.question_id as question_id, new.value as value) a"
@@ -85,15 +149,20 @@ def create_schema(db):
         + _add_answers("old", -1, "from answers a where a.response_id = old.id")
         + _add_answers("new", 1, "from answers a where a.response_id = new.id") + " end",
     }
+    if "answer_marginals" not in tables:  # triggers of an older version lack the marginals
+        for name in triggers:
+            db.execute(f"drop trigger if exists {name}")
     for name, body in triggers.items():
         db.execute(f"create trigger if not exists {name} {body}")
     TRIGGERS[:] = list(triggers)
-    if not existed:
+    if "answer_tallies" not in tables:
         rebuild(db)
+    elif "answer_marginals" not in tables:
+        rebuild_marginals(db)
 
 
 def rebuild(db):
-    """Recompute both tallies from the raw rows (for a database that had rows before them)."""
+    """Recompute every tally from the raw rows (for a database that had rows before them)."""
     db.execute("delete from answer_tallies")
     db.execute("delete from response_tallies")
     db.execute(f"insert into answer_tallies (key, question_id, value, {COLUMNS}, n)"
@@ -101,3 +170,16 @@ def rebuild(db):
                f" from answers a join responses r on r.id = a.response_id group by 1")
     db.execute(f"insert into response_tallies (key, {COLUMNS}, n)"
                f" select {_key('r')}, {_fields('r')}, count(*) from responses r group by 1")
+    rebuild_marginals(db)
+
+
+def rebuild_marginals(db):
+    """Recompute the marginal tallies from the fine ones (far fewer rows than the raw tables)."""
+    db.execute("delete from answer_marginals")
+    db.execute("delete from response_marginals")
+    for table, extra in (("answer", ("t.question_id", "t.value")), ("response", ())):
+        columns = "".join(f"{c[2:]}, " for c in extra)
+        selected = "".join(f"{c}, " for c in extra)
+        db.execute(f"insert into {table}_marginals (key, {columns}{MARGINAL_COLUMNS}, n)"
+                   f" select {_marginal_key('t', extra)}, {selected}{_marginal_fields('t')}, sum(t.n)"
+                   f" from {table}_tallies t join {_DIMS} group by 1")

@@ -1,5 +1,7 @@
 """The trigger-kept tallies (survey/tallies.py) give exactly the measures the raw tables give,
-after inserts, quality exclusions, reinstatements, site changes, deletions and a rebuild."""
+after inserts, quality exclusions, reinstatements, site changes, deletions and a rebuild,
+through every query path: each marginal row set (site alone, the other fields, none) and
+the fine tally (the site with another field), with and without every breakdown."""
 
 import random
 
@@ -11,20 +13,36 @@ from survey.db import transaction
 
 FILTERS = [None, {"channel": "door"}, {"site": "S2"}, {"period_from": "2024-03", "period_to": "2024-05"},
            {"period_from": "2024"}, {"age_band": "80-89", "living_alone": 1}, {"include_excluded": True},
-           {"respondent_type": "proxy", "site_id": 1}]
+           {"respondent_type": "proxy", "site_id": 1}, {"site_id": 4, "period_to": "2024-06"},
+           {"site": "S1", "include_excluded": True}, {"site": "S9"}, {"living_alone": 0, "channel": "qr"},
+           {"channel": "phone", "respondent_type": "self", "age_band": "60-69", "period_from": "2024-02"},
+           {"site": "S3", "channel": "door", "period_to": "2024-07"}]
+
+
+def _plain(value):
+    """A Rate or {group: Rate} as plain dicts."""
+    return value.to_dict() if isinstance(value, measures.Rate) else {k: v.to_dict() for k, v in value.items()}
 
 
 def _everything(db, questionnaire_id):
-    """Every measure, without and with every breakdown, under every filter, as plain dicts."""
+    """Every measure, without and with every breakdown, under every filter, as plain dicts:
+    one by one (compute) and all at once (compute_all), which must agree."""
     names = list(measures.compute_all(db, questionnaire_id))
     result = {}
     for index, filters in enumerate(FILTERS):
         for by in [None, *measures.BREAKDOWNS]:
             for name in names:
-                value = measures.compute(db, questionnaire_id, name, filters, by)
-                result[(index, by, name)] = (value.to_dict() if by is None
-                                             else {k: v.to_dict() for k, v in value.items()})
+                result[(index, by, name)] = _plain(measures.compute(db, questionnaire_id, name, filters, by))
+            together = measures.compute_all(db, questionnaire_id, filters, by)
+            assert {name: _plain(value) for name, value in together.items()} == \
+                {name: result[(index, by, name)] for name in names}
     return result
+
+
+def _tally_rows(db):
+    """Every tally's rows with a count, {table: {key: n}}."""
+    return {table: dict(db.execute(f"select key, n from {table} where n != 0").fetchall())
+            for table in ("answer_tallies", "response_tallies", "answer_marginals", "response_marginals")}
 
 
 def _raw(monkeypatch, db, questionnaire_id):
@@ -40,6 +58,8 @@ def _populate(db, rng, count):
     with transaction(db):
         for code in ("S1", "S2", "S3"):
             db.execute("insert into sites (code, name, kind) values (?, ?, '社区')", [code, code + "社区"])
+        # Two sites of one name: a breakdown by site merges them (the raw SQL groups by name).
+        db.execute("insert into sites (code, name, kind) values ('S4', 'S1社区', '街道')")
     for index in range(count):
         services = rng.sample(["meals", "emergency_call", "hotline", "cleaning"], rng.randint(1, 3))
         answers = {"respondent": rng.choice(["self", "proxy", "assisted"]), "services": services,
@@ -55,7 +75,7 @@ def _populate(db, rng, count):
             answers["age_band"] = rng.choice(["60-69", "70-79", "80-89", "90+"])
         if rng.random() < 0.7:
             answers["living_alone"] = rng.choice("01")
-        meta = {"channel": rng.choice(["qr", "door", "phone"]), "site_id": rng.choice([None, 1, 2, 3]),
+        meta = {"channel": rng.choice(["qr", "door", "phone"]), "site_id": rng.choice([None, 1, 2, 3, 4]),
                 "submitted_at": f"2024-{rng.randint(1, 8):02d}-{rng.randint(1, 28):02d}T10:00:00"}
         responses.record(db, questionnaire, f"tally-{index:05d}", answers, meta)
 
@@ -84,10 +104,12 @@ def test_tallies_match_raw_counts_through_every_change(db, monkeypatch):
         db.execute("delete from answers where question_id = 'item_attitude' and response_id = ?", [ids[0]])
     assert _everything(db, "elder-satisfaction") == _raw(monkeypatch, db, "elder-satisfaction")
     assert db.execute("select sum(n) from response_tallies").fetchone()[0] == 145
+    assert db.execute("select sum(n) from response_marginals").fetchone()[0] == 145 * len(tallies.MARGINALS)
 
-    before = _everything(db, "elder-satisfaction")
+    before, rows = _everything(db, "elder-satisfaction"), _tally_rows(db)
     with transaction(db):
         tallies.rebuild(db)
+    assert _tally_rows(db) == rows  # the triggers kept every tally row what a rebuild computes
     assert _everything(db, "elder-satisfaction") == before
 
 
@@ -96,3 +118,43 @@ def test_a_period_finer_than_a_month_uses_the_raw_tables(db):
     assert measures._tallies_usable(db, {"period_from": "2024-03"})
     assert not measures._tallies_usable(db, {"period_from": "2024-03-15"})
     assert not measures._tallies_usable(db, {"period_to": "2024-03-15T12:00"})
+
+
+@pytest.mark.parametrize(("filters", "by", "tally"), [
+    (None, None, ("marginals", "site_id")),
+    ({"period_from": "2024-03", "include_excluded": True}, "month", ("marginals", "site_id")),
+    ({"site": "S1"}, None, ("marginals", "site_id")),
+    ({"site_id": 2}, "site", ("marginals", "site_id")),
+    (None, "site", ("marginals", "site_id")),
+    ({"channel": "door"}, "age_band", ("marginals", "other")),
+    ({"age_band": "80-89", "living_alone": 1}, "respondent_type", ("marginals", "other")),
+    (None, "living_alone", ("marginals", "other")),
+    ({"site": "S1", "channel": ""}, "channel", ("tallies", None)),
+    ({"respondent_type": "proxy", "site_id": 1}, None, ("tallies", None)),
+    ({"channel": "qr"}, "site", ("tallies", None)),
+])
+def test_each_query_reads_the_smallest_tally_that_answers_it(filters, by, tally):
+    """The site alone or none of it: a marginal row set; the site with another field: the fine tally."""
+    assert measures._tally_for(filters, by) == tally
+
+
+def test_the_marginal_row_sets_agree_between_scoring_and_tallies():
+    """scoring.measures (no survey import) keeps its own copy of the row sets: the same."""
+    assert measures.MARGINALS == tallies.MARGINALS
+
+
+def test_an_older_database_gets_the_marginal_tallies(db, monkeypatch):
+    """A database with the fine tallies only (and their old triggers) is given the marginal
+    ones, filled from the fine ones, and new answers reach both."""
+    rng = random.Random(3)
+    _populate(db, rng, 20)
+    with transaction(db):
+        db.execute("drop table answer_marginals")
+        db.execute("drop table response_marginals")
+        tallies.create_schema(db)
+    assert _everything(db, "elder-satisfaction") == _raw(monkeypatch, db, "elder-satisfaction")
+    questionnaire = questionnaires.get(db, "elder-satisfaction")
+    responses.record(db, questionnaire, "tally-late-0001", {"respondent": "self", "services": ["meals"],
+                                                             "overall": "5"}, {"channel": "door", "site_id": 2})
+    assert db.execute("select sum(n) from response_marginals").fetchone()[0] == 21 * len(tallies.MARGINALS)
+    assert _everything(db, "elder-satisfaction") == _raw(monkeypatch, db, "elder-satisfaction")
