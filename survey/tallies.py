@@ -28,10 +28,10 @@ of any of those fields, e.g. a quality rule setting `excluded`) add and subtract
 the same transaction as the change, so the tallies can never disagree with the rows.
 Rows are keyed by `key`, the quoted values of every field (quote() keeps NULL apart
 from the text 'NULL'), so one UPSERT per answer and tally row set keeps one row per
-combination. An answer costs one fine and one marginal statement (the marginal one
-upserts len(MARGINALS) rows); no secondary index holds `n`, so an UPSERT that only adds
-to an existing row writes that row alone, and the marginal tallies are WITHOUT ROWID
-tables keyed by `key` (one B-tree to search and write, not a key index and a table).
+combination. Each answer and each response costs 1 + len(MARGINALS) UPSERTs (about 11 us
+each in-process: the cost of a submission grows by about 1.2 ms, see benchmarks/RESULTS.md);
+no secondary index holds `n`, so an UPSERT adding to an existing row writes that row alone.
+The marginal tallies are WITHOUT ROWID tables keyed by `key`.
 
 The column names are those of `responses`, so scoring.measures runs its own WHERE
 and GROUP BY expressions on a tally aliased as `r`, and sums `n` instead of counting
@@ -66,30 +66,24 @@ TRIGGERS = []  # names of the triggers, filled by create_schema (bulk loaders ma
 COLUMNS = "questionnaire_id, " + ", ".join(DIMENSIONS) + ", submitted_at"
 WATCHED = "questionnaire_id, submitted_at, " + ", ".join(DIMENSIONS)
 MARGINAL_COLUMNS = "dim, " + COLUMNS
-# The row sets of a marginal tally, one row each, joined as `d`.
-_DIMS = "(" + " union all ".join(f"select '{d}' as dim" for d in MARGINALS) + ") d"
 
 
-def _picked(prefix, field):
-    """SQL: the field under `prefix` in the rows of the row sets that keep it, else NULL."""
-    dims = ", ".join(f"'{d}'" for d, fields in MARGINALS.items() if field in fields)
-    return f"case when d.dim in ({dims}) then {prefix}.{field} end"
+def _month(prefix):
+    """SQL: the month of `prefix` ('YYYY-MM' already in a fine tally row, prefix 't')."""
+    return f"{prefix}.submitted_at" if prefix == "t" else f"substr({prefix}.submitted_at, 1, 7)"
 
 
-def _marginal_key(prefix, extra=()):
-    """SQL for the key of a marginal row (dim `d.dim`) from fields under `prefix`; the
-    month under `prefix` is already 'YYYY-MM' when prefix is 't' (a fine tally)."""
-    month = f"{prefix}.submitted_at" if prefix == "t" else f"substr({prefix}.submitted_at, 1, 7)"
-    parts = ["d.dim", *(f"quote({p})" for p in extra), f"quote({prefix}.questionnaire_id)",
-             f"quote({prefix}.excluded)", f"quote({month})", *(f"quote({_picked(prefix, f)})" for f in MARGINAL_FIELDS)]
-    return " || '|' || ".join(parts)
-
-
-def _marginal_fields(prefix):
-    """The marginal columns' values (after key) from fields under `prefix`, for dim `d.dim`."""
-    month = f"{prefix}.submitted_at" if prefix == "t" else f"substr({prefix}.submitted_at, 1, 7)"
-    return ", ".join(["d.dim", f"{prefix}.questionnaire_id", f"{prefix}.excluded"]
-                     + [_picked(prefix, f) for f in MARGINAL_FIELDS] + [month])
+def _marginal_select(dim, prefix, extra=()):
+    """SQL: the key and the marginal columns' values of row set `dim` (after key and the
+    `extra` columns) from fields under `prefix`. One statement per row set, its name a
+    literal, no join: cheaper per trigger run than one statement joining the row sets."""
+    kept = MARGINALS[dim]
+    key = " || '|' || ".join([f"'{dim}'", *(f"quote({p})" for p in extra), f"quote({prefix}.questionnaire_id)",
+                              f"quote({prefix}.excluded)", f"quote({_month(prefix)})",
+                              *(f"quote({prefix}.{f})" for f in kept)])
+    values = ", ".join([f"'{dim}'", f"{prefix}.questionnaire_id", f"{prefix}.excluded"]
+                       + [f"{prefix}.{f}" if f in kept else "null" for f in MARGINAL_FIELDS] + [_month(prefix)])
+    return f"{key}, {''.join(f'{p}, ' for p in extra)}{values}"
 
 
 def _add_answers(prefix, sign, answer_source):
@@ -98,10 +92,9 @@ def _add_answers(prefix, sign, answer_source):
     return (f"insert into answer_tallies (key, question_id, value, {COLUMNS}, n)"
             f" select {_key(prefix, ('a.question_id', 'a.value'))}, a.question_id, a.value, {_fields(prefix)}, {sign}"
             f" {answer_source} on conflict(key) do update set n = n + excluded.n;"
-            f" insert into answer_marginals (key, question_id, value, {MARGINAL_COLUMNS}, n)"
-            f" select {_marginal_key(prefix, ('a.question_id', 'a.value'))}, a.question_id, a.value,"
-            f" {_marginal_fields(prefix)}, {sign} {answer_source.replace(' where ', f' join {_DIMS} where ', 1)}"
-            f" on conflict(key) do update set n = n + excluded.n;")
+            + "".join(f" insert into answer_marginals (key, question_id, value, {MARGINAL_COLUMNS}, n)"
+                      f" select {_marginal_select(dim, prefix, ('a.question_id', 'a.value'))}, {sign}"
+                      f" {answer_source} on conflict(key) do update set n = n + excluded.n;" for dim in MARGINALS))
 
 
 def _add_response(prefix, sign):
@@ -109,9 +102,9 @@ def _add_response(prefix, sign):
     return (f"insert into response_tallies (key, {COLUMNS}, n)"
             f" select {_key(prefix)}, {_fields(prefix)}, {sign} where true"
             f" on conflict(key) do update set n = n + excluded.n;"
-            f" insert into response_marginals (key, {MARGINAL_COLUMNS}, n)"
-            f" select {_marginal_key(prefix)}, {_marginal_fields(prefix)}, {sign} from {_DIMS} where true"
-            f" on conflict(key) do update set n = n + excluded.n;")
+            + "".join(f" insert into response_marginals (key, {MARGINAL_COLUMNS}, n)"
+                      f" select {_marginal_select(dim, prefix)}, {sign} where true"
+                      f" on conflict(key) do update set n = n + excluded.n;" for dim in MARGINALS))
 
 
 def create_schema(db):
@@ -179,7 +172,6 @@ def rebuild_marginals(db):
     db.execute("delete from response_marginals")
     for table, extra in (("answer", ("t.question_id", "t.value")), ("response", ())):
         columns = "".join(f"{c[2:]}, " for c in extra)
-        selected = "".join(f"{c}, " for c in extra)
-        db.execute(f"insert into {table}_marginals (key, {columns}{MARGINAL_COLUMNS}, n)"
-                   f" select {_marginal_key('t', extra)}, {selected}{_marginal_fields('t')}, sum(t.n)"
-                   f" from {table}_tallies t join {_DIMS} group by 1")
+        for dim in MARGINALS:
+            db.execute(f"insert into {table}_marginals (key, {columns}{MARGINAL_COLUMNS}, n)"
+                       f" select {_marginal_select(dim, 't', extra)}, sum(t.n) from {table}_tallies t group by 1")
