@@ -6,6 +6,9 @@ import pytest
 
 from app import create_app
 
+CHROMIUM = "/usr/bin/chromium"  # Debian's chromium; Playwright cannot download browsers here
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -153,3 +156,18 @@ def login(client, users):
         assert response.status_code == 302, f"login as {username} failed"
         return client
     return do_login
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium per test process, shared by tests/browser and tests/hostile.
+
+    Playwright's sync API allows one running instance per thread, so a second
+    sync_playwright() in the same xdist worker would fail.
+    """
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

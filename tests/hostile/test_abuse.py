@@ -186,7 +186,8 @@ def test_sql_metacharacters_in_api_ids_are_refused(app, client, db):
     from survey.auth import create_user
     from tests.hostile.conftest import api_token
 
-    token = api_token(db, create_user(db, "apistaff", "correct-horse-battery", "staff"))
+    with app.app_context():  # the token is signed with the app's secret key
+        token = api_token(db, create_user(db, "apistaff", "correct-horse-battery", "staff"))
     for evil in ("'; drop table responses;--", "a' or '1'='1", "../../etc/passwd"):
         response = client.post("/api/submissions", headers={"Authorization": f"Bearer {token}"},
                                json={"id": evil, "questionnaire": "public-awareness",

@@ -18,13 +18,9 @@ from app import create_app
 
 pytest.importorskip("playwright")
 from axe_playwright_python.sync_playwright import Axe  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]},
                "rules": {"color-contrast-enhanced": {"enabled": True}}, "resultTypes": ["violations"]}
 MIN_FONT_PX = 20
@@ -96,16 +92,13 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def phone():
-    """One headless Chromium; a 360x740 phone context with touch and zh-CN."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2,
-                                      is_mobile=True, has_touch=True, locale="zh-CN")
-        context.set_default_timeout(15_000)
-        yield context.new_page()
-        context.close()
-        browser.close()
+def phone(browser):
+    """A 360x740 phone context with touch and zh-CN, in the process's shared Chromium."""
+    context = browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2,
+                                  is_mobile=True, has_touch=True, locale="zh-CN")
+    context.set_default_timeout(15_000)
+    yield context.new_page()
+    context.close()
 
 
 def check_page(page, label):
