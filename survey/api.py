@@ -156,6 +156,39 @@ def measures(questionnaire_id):
     return jsonify(body)
 
 
+@bp.get("/scores")
+def list_scores():
+    """The stored indicator systems that can be scored."""
+    rows = get_db().query("select id, name, filename, uploaded_at from indicator_systems order by id")
+    return jsonify(systems=[{"id": r["id"], "name": r["name"], "filename": r["filename"] or "",
+                             "uploaded_at": r["uploaded_at"]} for r in rows])
+
+
+@bp.get("/scores/<system_id>")
+def score(system_id):
+    """One indicator system scored with the same filters as the measures (survey leaves follow them)."""
+    import yaml
+
+    from scoring import IndicatorSystemError, load_system
+    from survey.scores import score_with_surveys
+
+    db = get_db()
+    # Taken as a string so a malformed id gets this API's JSON 404, not the router's HTML one.
+    rows = list(db.query("select id, yaml from indicator_systems where id = ?", [system_id]))
+    if not system_id.isdigit() or not rows:
+        return _error(404, f"no indicator system {system_id}")
+    filters = _filters()
+    try:
+        result, measured = score_with_surveys(db, load_system(yaml.safe_load(rows[0]["yaml"])), filters)
+    except IndicatorSystemError as exc:
+        return _error(409, str(exc))
+    body = {"system_id": int(system_id), "filters": {k: str(v) for k, v in filters.items()}, **result.to_dict(),
+            "measured": {path: rate.to_dict() for path, rate in measured.items()}}
+    audit.log(db, "api_score", f"#{system_id} {request.query_string.decode()[:200]}",
+              user=g.api_user["username"] if getattr(g, "api_user", None) else None)
+    return jsonify(body)
+
+
 @bp.get("/openapi.json")
 def openapi():
     """The OpenAPI 3 document of this API (public: shapes only, no data)."""
@@ -196,8 +229,8 @@ def openapi_document(server_url=""):
     return {
         "openapi": "3.0.3",
         "info": {"title": "养老服务调查 API", "version": "1.0.0",
-                 "description": "Read-only survey measures for evaluators. Rates count valid responses only "
-                                "(not excluded by a quality rule)."},
+                 "description": "Read-only survey measures and indicator-system scores for evaluators. Rates "
+                                "count valid responses only (not excluded by a quality rule)."},
         "servers": [{"url": server_url + "/api/v1"}],
         "security": [{"bearerAuth": []}],
         "paths": {
@@ -216,6 +249,26 @@ def openapi_document(server_url=""):
                     "200": {"description": "the measures", "content": {"application/json": {"schema": {
                         "$ref": "#/components/schemas/Measures"}}}},
                     "400": error, "401": error, "404": error}}},
+            "/scores": {"get": {
+                "operationId": "listScores", "summary": "Stored indicator systems",
+                "responses": {
+                    "200": {"description": "the systems", "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["systems"], "properties": {"systems": {
+                            "type": "array", "items": {"$ref": "#/components/schemas/SystemSummary"}}}}}}},
+                    "401": error}}},
+            "/scores/{system_id}": {"get": {
+                "operationId": "getScore",
+                "summary": "An indicator system scored; survey-sourced leaves use the filtered measures",
+                "parameters": [{"name": "system_id", "in": "path", "required": True,
+                                "schema": {"type": "integer"}},
+                               *[p for p in query if p["name"] != "by"]],
+                "responses": {
+                    "200": {"description": "the scored tree", "content": {"application/json": {"schema": {
+                        "$ref": "#/components/schemas/Score"}}}},
+                    "400": error, "401": error, "404": error,
+                    "409": {"description": "cannot be scored with these filters (e.g. a survey leaf has no"
+                                           " valid responses)",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
             "/openapi.json": {"get": {
                 "operationId": "getOpenAPI", "summary": "This document", "security": [],
                 "responses": {"200": {"description": "the OpenAPI document",
@@ -231,6 +284,42 @@ def openapi_document(server_url=""):
                                   "properties": {"id": {"type": "string"}, "title": {"type": "string"},
                                                  "version": {"type": "integer"}, "audience": {"type": "string"},
                                                  "measures": {"type": "array", "items": {"type": "string"}}}},
+                "SystemSummary": {"type": "object", "required": ["id", "name", "filename", "uploaded_at"],
+                                  "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                                                 "filename": {"type": "string"},
+                                                 "uploaded_at": {"type": "string"}}},
+                "ScoreNode": {
+                    "type": "object",
+                    "required": ["name", "path", "level", "weight", "score", "evidence", "children"],
+                    "properties": {
+                        "name": {"type": "string"}, "path": {"type": "string"},
+                        "level": {"type": "integer", "minimum": 1},
+                        "weight": {"type": "number", "minimum": 0}, "score": {"type": "number", "minimum": 0},
+                        "rule": {"type": "string", "nullable": True}, "evidence": {"type": "string"},
+                        "value": {"type": "number", "nullable": True},
+                        "reported": {"type": "number", "nullable": True},
+                        "score_rate": {"type": "number", "nullable": True},
+                        "grade": {"type": "string", "nullable": True},
+                        "children": {"type": "array", "items": {"$ref": "#/components/schemas/ScoreNode"}}}},
+                "Score": {
+                    "type": "object",
+                    "required": ["system_id", "filters", "total", "grade", "indicators", "level1", "mismatches",
+                                 "measured"],
+                    "properties": {
+                        "system_id": {"type": "integer"},
+                        "filters": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "project": {"type": "string", "nullable": True},
+                        "period": {"type": "string", "nullable": True},
+                        "total": {"type": "number"}, "grade": {"type": "string"},
+                        "indicators": {"type": "array", "items": {"$ref": "#/components/schemas/ScoreNode"}},
+                        "level1": {"type": "array", "items": {"type": "object", "required": [
+                            "name", "weight", "score", "score_rate", "grade"]}},
+                        "mismatches": {"type": "array", "items": {
+                            "type": "object", "required": ["path", "reported", "computed"],
+                            "properties": {"path": {"type": "string"}, "reported": {"type": "number"},
+                                           "computed": {"type": "number"}}}},
+                        "measured": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Rate"},
+                                     "description": "the survey rate behind each survey-sourced leaf, by path"}}},
                 "Measures": {
                     "type": "object", "required": ["questionnaire", "filters", "measures"],
                     "properties": {

@@ -13,6 +13,7 @@ from app import create_app
 from survey import api
 from survey.auth import create_user
 from survey.db import get_db
+from survey.scores import store_system
 
 
 def make_app(folder):
@@ -28,7 +29,29 @@ def make_app(folder):
             make.add(elder(overall=overall, respondent="self"), site_id=site)
         make.add(elder(overall="5", respondent="assisted"), channel="door")
         token = api.create_token(db, "evaluator")
+        store_system(db, "热线满意度", "hotline-survey.yaml", SURVEY_SYSTEM)
     return app, token
+
+
+# A small system whose satisfaction leaf reads the stored elder-satisfaction responses.
+SURVEY_SYSTEM = """
+project: 测试项目
+period: "2024"
+indicators:
+  - name: 产出
+    weight: 90
+    rule: judged
+    score: 90
+    reason: 测试用
+  - name: 满意度
+    weight: 10
+    children:
+      - name: 老年人满意度
+        weight: 10
+        rule: rate
+        full_at: 0.9
+        source: {survey: elder-satisfaction, measure: satisfaction_rate}
+"""
 
 
 # One app for the schemathesis run, built at import (schemathesis needs the schema to parametrize).
@@ -115,3 +138,22 @@ def test_tokens_cli_creates_once_and_revokes(api_app):
     assert refused.exit_code != 0 and "not an active evaluator" in refused.output
     assert runner.invoke(args=["tokens", "revoke", "evaluator"]).exit_code == 0
     assert client.get("/api/v1/questionnaires", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_scores_list_and_one_system_scored_with_filters(api_app):
+    """/scores lists the systems; /scores/<id> scores one, its survey leaf fed by the filtered measures."""
+    app, token = api_app
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    systems = client.get("/api/v1/scores", headers=headers).json["systems"]
+    assert [s["name"] for s in systems] == ["热线满意度"]
+    body = client.get(f"/api/v1/scores/{systems[0]['id']}", headers=headers).json
+    # 7 responses, 5 satisfied (5, 4, 4, 5 by self and 5 assisted): 0.7143 x 10 = 7.14
+    assert body["measured"]["满意度 / 老年人满意度"]["n"] == 7
+    assert body["total"] == 97.14 and body["grade"] == "优"
+    only_self = client.get(f"/api/v1/scores/{systems[0]['id']}?respondent_type=self", headers=headers).json
+    assert only_self["measured"]["满意度 / 老年人满意度"]["n"] == 6 and only_self["total"] == 96.67
+    nobody = client.get(f"/api/v1/scores/{systems[0]['id']}?site=nowhere", headers=headers)
+    assert nobody.status_code == 409 and "老年人满意度" in nobody.json["error"]
+    assert client.get("/api/v1/scores/999", headers=headers).status_code == 404
+    assert client.get(f"/api/v1/scores/{systems[0]['id']}").status_code == 401
