@@ -62,6 +62,10 @@ def summary(results):
                          f"(app loaded: {exp[fmt]['rss_before_export_mib']} MiB)")
     else:
         lines.append(f"exports: {exp}")
+    crash = results["crash"]
+    lines.append(f"crash safety: {crash.get('kills', '?')} SIGKILLs, {crash.get('acknowledged', '?')} acknowledged, "
+                 f"lost {crash.get('lost', '?')}, doubled {crash.get('doubled', '?')}, "
+                 f"integrity {crash.get('integrity', '?')}" if "kills" in crash else f"crash: {crash}")
     pages = results["pages"]
     if "pages" in pages:
         lines.append(f"pages: {pages['count']} respondent pages, {pages['min_total']}-{pages['max_total']} bytes "
@@ -83,6 +87,7 @@ def main(argv=None):
     results["submissions"] = bench("bench_submissions.py", "--seconds", seconds)
     results["measures"] = bench("bench_measures.py", "--responses", 100_000 if args.quick else 1_000_000)
     results["exports"] = bench("bench_exports.py", "--responses", 20_000 if args.quick else 100_000)
+    results["crash"] = bench("bench_crash.py", "--kills", 20 if args.quick else 100)
     print(summary(results))
     if args.json:
         args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1))
