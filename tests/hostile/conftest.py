@@ -75,11 +75,6 @@ def api_token(db, user_id):
     return api_submissions.issue_token(db, user_id)
 
 
-def has_route(app, rule_text, method="POST"):
-    """Whether the app serves `method rule_text`."""
-    return any(rule.rule == rule_text and method in rule.methods for rule in app.url_map.iter_rules())
-
-
 class Server:
     """gunicorn (gunicorn.conf.py: gthread) serving the app on a temp database, in its own
     process group so SIGKILL takes master and workers down together, like a crash."""

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.hostile.conftest import AWARENESS_ANSWERS, Client, FormFlow, has_route, prepare_database
+from tests.hostile.conftest import AWARENESS_ANSWERS, Client, FormFlow, prepare_database
 
 FORMS = 24
 REPLAYS = 3
@@ -72,8 +72,7 @@ def test_api_submission_replayed_three_times_at_once_is_stored_once(tmp_path, gu
     """POST /api/submissions with the same id 3x concurrently: one 201, the others 200, one row."""
     database = tmp_path / "storm-api.sqlite"
     app, token = prepare_database(database, staff=True)
-    if not has_route(app, "/api/submissions") or token is None:
-        pytest.skip("this build has no POST /api/submissions")
+    assert token is not None
     server = gunicorn(database).start()
     headers = {"Authorization": f"Bearer {token}"}
     payloads = [{"id": str(uuid.uuid4()), "questionnaire": "public-awareness",
