@@ -2,8 +2,8 @@
 
 Pure code shared by the web page and the XLSX export, so both show the same rows:
 one row per leaf, a level-1 subtotal row (得分率 and grade) after each level-1 group,
-and a total row. Also the spreadsheet-formula check for text cells (kept here because
-scoring/ must not import the survey package, where survey.importer.neutralise lives).
+and a total row. Also the spreadsheet-formula check for text cells, used by every
+export (scoring/ cannot import the survey package, so the survey side imports it from here).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import uuid
 import click
 from flask.cli import AppGroup
 
+from scoring.appendix import neutralise
 from survey import questionnaires, responses
 from survey.db import get_db
 
@@ -19,7 +20,6 @@ from survey.db import get_db
 META_COLUMNS = ("submission_id", "site", "channel", "respondent_type", "submitted_at", "started_at")
 # Not 、: Chinese choice labels contain it (e.g. 海报、宣传单).
 MULTI_SEPARATORS = (";", "；", "|")
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 class FileImportError(ValueError):
@@ -138,13 +138,6 @@ def import_csv(db, questionnaire_id, text, source_name="file"):
                            f"({already[0]}); nothing was imported")
     responses.record_many(db, items)
     return len(items)
-
-
-def neutralise(value):
-    """Make a cell inert in spreadsheets: a leading = + - @ or tab would run as a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 def export_rows(db, questionnaire_id):
