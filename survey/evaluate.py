@@ -371,10 +371,15 @@ def _filters_or_400():
 
 
 def _context(questionnaire_id):
-    """What every questionnaire page needs: questionnaire, filters, filter choices."""
+    """What every questionnaire page needs: questionnaire, filters, filter choices.
+
+    Also brings the quality flags up to date, since every such page counts only valid
+    responses (idempotent; a reviewer's decision is never undone by it).
+    """
     db = get_db()
     questionnaire = _questionnaire_or_404(questionnaire_id)
     filters = _filters_or_400()
+    quality.run(db, questionnaire_id, current_app.config)
     sites = db.execute("select code, name from sites order by name").fetchall()
     channels = [row[0] for row in db.execute(
         "select distinct channel from responses where questionnaire_id = ? order by channel",
@@ -423,7 +428,6 @@ def questionnaire(questionnaire_id):
     """One questionnaire: every measure with n, interval, margin and sample note; breakdowns; trend."""
     context = _context(questionnaire_id)
     db = get_db()
-    quality.run(db, questionnaire_id, current_app.config)
     definition = context["q"].definition
     headline = headline_measure(definition)
     return render_template(
@@ -478,7 +482,6 @@ def quality_list(questionnaire_id):
     """The responses the quality rules flagged, for review."""
     context = _context(questionnaire_id)
     db = get_db()
-    quality.run(db, questionnaire_id, current_app.config)
     return render_template("evaluate/quality.html", **context, items=quality.flagged_responses(db, questionnaire_id),
                            rule_labels=quality.RULE_LABELS)
 
@@ -509,7 +512,6 @@ def report(questionnaire_id):
     """A printable report: measures with n and interval, charts, problem list, link to the scores."""
     context = _context(questionnaire_id)
     db = get_db()
-    quality.run(db, questionnaire_id, current_app.config)
     definition = context["q"].definition
     return render_template(
         "evaluate/report.html", **context, rows=measure_rows(db, questionnaire_id, context["filters"]),
