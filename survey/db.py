@@ -1,5 +1,6 @@
 """The SQLite database: one connection per request on `g`, schema creation, CLI."""
 
+import os
 import sqlite3
 import threading
 
@@ -8,7 +9,7 @@ import sqlite_utils
 from flask import current_app, g
 from flask.cli import with_appcontext
 
-from survey import schema
+from survey import migrations
 
 
 def connect(path):
@@ -58,11 +59,15 @@ def close_db(e=None):
 
 
 def init_db(db=None):
-    """Create the schema (idempotent) and load the questionnaire definitions."""
+    """Apply pending schema migrations, then load the questionnaire definitions.
+
+    An existing database with data is backed up into instance/backups/ before the
+    first pending migration runs.
+    """
     from survey import questionnaires
 
     db = db or get_db()
-    schema.create(db)
+    migrations.upgrade(db, backup_dir=os.path.join(current_app.instance_path, "backups"))
     return questionnaires.load_all(db, current_app.config["QUESTIONNAIRE_DIR"])
 
 

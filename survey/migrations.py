@@ -1,0 +1,115 @@
+"""Numbered schema migrations, recorded in the database and applied in order.
+
+Data that exists is sacred: a database built by any earlier release upgrades in place
+with `flask --app app init-db`. Each migration is a function of the database that runs
+inside one IMMEDIATE transaction together with the row that records it, so a migration
+is either applied and recorded or not applied at all.
+
+Migration 1 is the baseline: the schema as the first release created it (every
+`create(..., if_not_exists=True)`), so on a database made before migrations were
+recorded it changes nothing and is merely recorded. Later migrations alter that
+schema; add one by appending a decorated function with the next number, and never
+edit one that has shipped.
+
+Before the first pending migration runs on a database that already holds responses
+or users, a verified online backup is written next to the database file.
+"""
+
+import os
+import time
+
+from survey import schema
+
+
+class MigrationError(RuntimeError):
+    """A migration failed; the database is left as it was before that migration."""
+
+
+MIGRATIONS = []
+
+
+def migration(number, name):
+    """Register `fn(db)` as migration `number` (numbers strictly increase)."""
+
+    def register(fn):
+        if MIGRATIONS and number <= MIGRATIONS[-1][0]:
+            raise ValueError(f"migration {number} must come after {MIGRATIONS[-1][0]}")
+        MIGRATIONS.append((number, name, fn))
+        return fn
+
+    return register
+
+
+@migration(1, "baseline schema")
+def _baseline(db):
+    """The tables, indexes and triggers of the first release (idempotent)."""
+    schema.create(db)
+
+
+def _ensure_table(db):
+    """The table that records which migrations have run."""
+    db.execute(
+        "create table if not exists schema_migrations ("
+        " number integer primary key, name text not null, applied_at text not null)"
+    )
+
+
+def applied(db):
+    """Numbers of the migrations already recorded in `db`."""
+    _ensure_table(db)
+    return {row[0] for row in db.execute("select number from schema_migrations").fetchall()}
+
+
+def pending(db):
+    """The (number, name, fn) migrations not yet applied to `db`, in order."""
+    done = applied(db)
+    return [m for m in MIGRATIONS if m[0] not in done]
+
+
+def _holds_data(db):
+    """True if the database already holds responses or users worth a backup."""
+    tables = set(db.table_names())
+    return any(
+        name in tables and db.execute(f"select exists(select 1 from [{name}])").fetchone()[0]
+        for name in ("responses", "users", "households")
+    )
+
+
+def backup_before(db, backup_dir):
+    """Write a verified backup of `db` into `backup_dir`; return its path."""
+    from survey import backup as backup_module  # backup imports Flask's CLI helpers only
+
+    path = db.execute("pragma database_list").fetchone()[2]
+    os.makedirs(backup_dir, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = os.path.join(backup_dir, f"before-migration-{stamp}.sqlite")
+    backup_module.backup(path, target)
+    return target
+
+
+def upgrade(db, backup_dir=None):
+    """Apply every pending migration in order; return [(number, name), ...] applied.
+
+    With `backup_dir`, an existing database holding data is backed up first.
+    """
+    todo = pending(db)
+    if not todo:
+        return []
+    if backup_dir and _holds_data(db):
+        backup_before(db, backup_dir)
+    done = []
+    for number, name, fn in todo:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            fn(db)
+            db.execute(
+                "insert into schema_migrations (number, name, applied_at)"
+                " values (?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+                [number, name],
+            )
+        except Exception as exc:
+            db.execute("ROLLBACK")
+            raise MigrationError(f"migration {number} ({name}) failed: {exc}") from exc
+        db.execute("COMMIT")
+        done.append((number, name))
+    return done

@@ -1,0 +1,79 @@
+"""Schema migrations: a fresh database and one built by the previous release upgrade in place."""
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from app import create_app
+from survey import migrations
+from survey.db import connect
+
+RELEASE_1 = Path(__file__).parent / "fixtures" / "release-1.sql"
+COUNTED = ["questionnaires", "questionnaire_versions", "sites", "households", "links", "responses",
+           "answers", "users", "indicator_systems", "quality_reviews", "visits", "api_tokens"]
+
+
+def build_release_1(path):
+    """A database exactly as release 1 left it: its demo data, a stored system, a review, a visit, a token."""
+    conn = sqlite3.connect(path)
+    conn.executescript(RELEASE_1.read_text())
+    conn.close()
+    return path
+
+
+def counts(path):
+    """Row counts of the tables whose data must survive any upgrade."""
+    conn = sqlite3.connect(path)
+    try:
+        return {name: conn.execute(f"select count(*) from [{name}]").fetchone()[0] for name in COUNTED}
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def release_1_db(tmp_path):
+    """The path of a database built by release 1 (before migrations were recorded)."""
+    return build_release_1(str(tmp_path / "old.sqlite"))
+
+
+def test_fresh_database_records_every_migration(db):
+    assert migrations.applied(db) == {number for number, _, _ in migrations.MIGRATIONS}
+    assert migrations.pending(db) == []
+
+
+def test_release_1_database_upgrades_with_every_row_kept(release_1_db, tmp_path):
+    before = counts(release_1_db)
+    assert before["responses"] == 240 and before["indicator_systems"] == 1
+    app = create_app({"TESTING": True, "SECRET_KEY": "t", "DATABASE": release_1_db})
+    result = app.test_cli_runner().invoke(args=["init-db"])
+    assert result.exit_code == 0, result.output
+    assert counts(release_1_db) == before
+    upgraded = connect(release_1_db)
+    assert migrations.pending(upgraded) == []
+    backups = list(Path(app.instance_path, "backups").glob("before-migration-*.sqlite"))
+    assert backups, "no backup was taken before migrating a database with data"
+    assert counts(str(max(backups, key=lambda p: p.stat().st_mtime))) == before
+
+
+def test_upgrade_is_idempotent(release_1_db):
+    db = connect(release_1_db)
+    first = migrations.upgrade(db)
+    assert [number for number, _ in first] == [number for number, _, _ in migrations.MIGRATIONS]
+    assert migrations.upgrade(db) == []
+
+
+def test_a_failing_migration_leaves_the_database_as_it_was(release_1_db, monkeypatch):
+    db = connect(release_1_db)
+    migrations.upgrade(db)
+
+    def broken(database):
+        database.execute("alter table responses add column half_done text")
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS + [(10_000, "broken", broken)])
+    with pytest.raises(migrations.MigrationError, match="migration 10000"):
+        migrations.upgrade(db)
+    columns = {row[1] for row in db.execute("pragma table_info(responses)").fetchall()}
+    assert "half_done" not in columns
+    assert 10_000 not in migrations.applied(db)
