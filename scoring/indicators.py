@@ -9,12 +9,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from .files import FileRefused, check_keys, load_yaml, read_bytes
 from .grades import Grade, GradeTableError, parse_grades
-from .rules import RULES, SOURCE_RULES, RuleInputError, fmt_num, to_decimal
+from .rules import RULE_KEYS, RULES, SOURCE_RULES, RuleInputError, check_note, fmt_num, to_decimal
 
 NODE_KEYS = {"name", "weight", "rule", "children", "reported"}
+PARENT_KEYS = NODE_KEYS | {"note"}
+TOP_KEYS = {"project", "period", "total", "grades", "indicators", "reported", "note"}
 DEFAULT_TOTAL = Decimal(100)
 SOURCE_PLACEHOLDER = Decimal(1)
 
@@ -80,27 +81,30 @@ def _read(source: Any) -> Mapping[str, Any]:
     """Return the parsed top-level mapping of ``source``."""
     if isinstance(source, Mapping):
         return source
-    if isinstance(source, str) and "\n" in source:
-        text = source
-    elif isinstance(source, (str, os.PathLike)):
-        text = _read_file(Path(source))
-    else:
-        raise _fail(None, f"cannot load an indicator system from {type(source).__name__}")
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise _fail(None, f"invalid YAML: {exc}") from None
+        if isinstance(source, bytes) or isinstance(source, str) and "\n" in source:
+            data = load_yaml(source)
+        elif isinstance(source, (str, os.PathLike)):
+            data = load_yaml(read_bytes(Path(source)))
+        else:
+            raise _fail(None, f"cannot load an indicator system from {type(source).__name__}")
+    except FileRefused as exc:
+        raise _fail(None, str(exc)) from None
     if not isinstance(data, Mapping):
         raise _fail(None, "an indicator system must be a YAML mapping")
     return data
 
 
-def _read_file(path: Path) -> str:
-    """Read a UTF-8 file, turning I/O errors into IndicatorSystemError."""
+def _keys(raw: Mapping[str, Any], allowed: Any, path: str | None) -> None:
+    """Refuse unknown keys (with a suggestion) and a `note` that is not text."""
     try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise _fail(None, f"cannot read {path}: {exc.strerror or exc}") from None
+        check_keys(raw, allowed, path or "indicator system")
+    except FileRefused as exc:
+        raise _fail(None, str(exc)) from None
+    try:
+        check_note(raw)
+    except RuleInputError as exc:
+        raise _fail(path, str(exc)) from None
 
 
 # --- building ------------------------------------------------------------------------
@@ -119,6 +123,7 @@ def _number(raw: Mapping[str, Any], key: str, path: str | None,
 
 def _build_system(data: Mapping[str, Any]) -> IndicatorSystem:
     """Build the system from its top-level mapping and check the level-1 weights."""
+    _keys(data, TOP_KEYS, None)
     total = _number(data, "total", None, DEFAULT_TOTAL)
     if total <= 0:
         raise _fail(None, f"total must be positive, got {fmt_num(total)}")
@@ -167,7 +172,13 @@ def _build_node(raw: Any, parent: str | None, level: int) -> Node:
     weight = _number(raw, "weight", path)
     if weight is None or weight <= 0:
         raise _fail(path, f"weight must be a positive number, got {raw.get('weight')!r}")
-    node = Node(name=name, weight=weight, level=level, path=path, rule=raw.get("rule"),
+    rule = raw.get("rule")
+    if raw.get("children") is not None:
+        _keys(raw, PARENT_KEYS, path)
+    elif rule in RULE_KEYS:
+        # `source` is let through so check_leaf can say which rules take one.
+        _keys(raw, NODE_KEYS | RULE_KEYS[rule] | {"source"}, path)
+    node = Node(name=name, weight=weight, level=level, path=path, rule=rule,
                 params={k: v for k, v in raw.items() if k not in NODE_KEYS},
                 reported=_number(raw, "reported", path))
     if raw.get("children") is not None:

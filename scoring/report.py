@@ -101,8 +101,9 @@ def score_system(system: IndicatorSystem, measures: Measures | None = None) -> S
     """Score every leaf (rounded to 2 dp half up), sum parents and the total, grade it."""
     nodes = [_score_node(n, system.grades, measures) for n in system.indicators]
     total = round2(sum((n.score for n in nodes), Decimal(0)))
+    # Grades are bands of the score rate: a system out of 50 scoring 45 is 90%, 优.
     result = ScoreResult(project=system.project, period=system.period, total=total,
-                         grade=grade_for(total, system.grades), indicators=nodes)
+                         grade=grade_for(total * 100 / system.total, system.grades), indicators=nodes)
     result.mismatches = _mismatches(result, system.reported)
     return result
 

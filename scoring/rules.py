@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, InvalidOperation
+from difflib import get_close_matches
+from itertools import pairwise
 from typing import Any
 
 CENT = Decimal("0.01")
@@ -42,15 +44,28 @@ class Outcome:
 RuleFunc = Callable[[Decimal, Mapping[str, Any], Decimal | None], Outcome]
 RULES: dict[str, RuleFunc] = {}
 SOURCE_RULES: set[str] = set()
+# The keys each rule reads: anything else on a leaf is a misspelling (ful_at, dedcut)
+# that would otherwise be ignored silently and change the score.
+RULE_KEYS: dict[str, frozenset[str]] = {}
+COMMON_KEYS = frozenset({"note"})
+# Largest number a file may give (weights, amounts in yuan, values): far above any real
+# one, far below what makes Decimal arithmetic fail (10**39 weights, 1e400).
+MAX_ABS = Decimal(10) ** 15
 
 
-def rule(name: str, measured: bool = False) -> Callable[[RuleFunc], RuleFunc]:
-    """Register a rule function; ``measured`` marks rules that accept a survey source."""
+def rule(name: str, measured: bool = False,
+         keys: tuple[str, ...] | None = None) -> Callable[[RuleFunc], RuleFunc]:
+    """Register a rule function; ``measured`` marks rules that accept a survey source.
+
+    ``keys`` lists the leaf keys the rule reads (None: any key is accepted).
+    """
 
     def register(func: RuleFunc) -> RuleFunc:
         RULES[name] = func
         if measured:
             SOURCE_RULES.add(name)
+        if keys is not None:
+            RULE_KEYS[name] = frozenset(keys) | COMMON_KEYS | ({"source"} if measured else set())
         return func
 
     return register
@@ -69,6 +84,8 @@ def to_decimal(value: Any, what: str = "value") -> Decimal:
         raise RuleInputError(f"`{what}` must be a number, got {value!r}") from None
     if not number.is_finite():
         raise RuleInputError(f"`{what}` must be finite, got {value!r}")
+    if abs(number) > MAX_ABS:
+        raise RuleInputError(f"`{what}` is too large, got {str(value)[:40]} (at most 10^15)")
     return number
 
 
@@ -107,6 +124,19 @@ def non_negative(number: Decimal, what: str) -> Decimal:
     if number < 0:
         raise RuleInputError(f"`{what}` must not be negative, got {fmt_num(number)}")
     return number
+
+
+def _did_you_mean(key: Any, allowed: Any) -> str:
+    """' (did you mean `deduct`?)' for a misspelt key, or ''."""
+    close = get_close_matches(str(key), sorted(allowed), n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
+def check_note(mapping: Mapping[str, Any], what: str = "note") -> None:
+    """A ``note`` is free text: a list or mapping there is a slip, not a note."""
+    note = mapping.get("note")
+    if note is not None and not isinstance(note, (str, int, float)):
+        raise RuleInputError(f"{what}: `note` must be text, got {type(note).__name__}")
 
 
 # --- rate ----------------------------------------------------------------------
@@ -148,7 +178,7 @@ def _thresholds(params: Mapping[str, Any]) -> tuple[Decimal, Decimal]:
     return full_at, zero_below
 
 
-@rule("rate", measured=True)
+@rule("rate", measured=True, keys=("value", "numerator", "denominator", "full_at", "zero_below"))
 def rate(weight: Decimal, params: Mapping[str, Any], measured: Decimal | None) -> Outcome:
     """Full weight if value >= full_at, 0 if value < zero_below, else value x weight."""
     value, shown = _rate_value(params, measured)
@@ -164,14 +194,22 @@ def rate(weight: Decimal, params: Mapping[str, Any], measured: Decimal | None) -
 # --- checklists ------------------------------------------------------------------
 
 
-def _checks(params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """Return the validated ``checks`` list (each with a text and a boolean ``ok``)."""
+def _checks(params: Mapping[str, Any], extra: str) -> list[Mapping[str, Any]]:
+    """Return the validated ``checks`` list (each with a text and a boolean ``ok``).
+
+    ``extra`` is the one optional number a check may carry (deduct or share).
+    """
     checks = params.get("checks")
     if not isinstance(checks, list) or not checks:
         raise RuleInputError("`checks` must be a non-empty list")
+    allowed = {"text", "ok", "note", extra}
     for index, check in enumerate(checks, 1):
         if not isinstance(check, Mapping):
             raise RuleInputError(f"check {index} must be a mapping with text and ok")
+        for key in check:
+            if key not in allowed:
+                raise RuleInputError(f"check {index}: unknown key `{key}`{_did_you_mean(key, allowed)}")
+        check_note(check, f"check {index}")
         text = check.get("text")
         if not isinstance(text, str) or not text.strip():
             raise RuleInputError(f"check {index} has no text")
@@ -180,11 +218,11 @@ def _checks(params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return checks
 
 
-@rule("checklist_deduct")
+@rule("checklist_deduct", keys=("checks", "per_fail"))
 def checklist_deduct(weight: Decimal, params: Mapping[str, Any],
                      measured: Decimal | None) -> Outcome:
     """Weight minus the deductions of failed checks (deduct or per_fail), never below 0."""
-    checks = _checks(params)
+    checks = _checks(params, "deduct")
     per_fail = non_negative(param(params, "per_fail", ONE), "per_fail")
     deducts = [non_negative(param(c, "deduct", per_fail), "deduct") for c in checks]
     failed = [(c, d) for c, d in zip(checks, deducts, strict=True) if not c["ok"]]
@@ -211,11 +249,11 @@ def _shares(checks: list[Mapping[str, Any]]) -> list[Decimal] | None:
     return shares
 
 
-@rule("checklist_share")
+@rule("checklist_share", keys=("checks",))
 def checklist_share(weight: Decimal, params: Mapping[str, Any],
                     measured: Decimal | None) -> Outcome:
     """Weight x the sum of the shares of the checks that hold (equal shares by default)."""
-    checks = _checks(params)
+    checks = _checks(params, "share")
     shares = _shares(checks)
     held = sum(1 for c in checks if c["ok"])
     if shares is None:
@@ -231,27 +269,44 @@ def checklist_share(weight: Decimal, params: Mapping[str, Any],
 # --- cost saving ------------------------------------------------------------------
 
 
-@rule("cost_saving")
+STEPS = ("proportional", "started_point")
+
+
+@rule("cost_saving", keys=("planned", "actual", "per_point", "steps"))
 def cost_saving(weight: Decimal, params: Mapping[str, Any],
                 measured: Decimal | None) -> Outcome:
-    """Full weight if actual <= planned; else minus per_point per started point of overrun.
+    """Full weight if actual <= planned; else minus per_point per point of overrun.
 
-    The overrun in percentage points is rounded UP (an overrun of 2.1% costs 3 points'
-    deductions), reading 每超支1个百分点扣 per_point 分 as "every started point".
+    By default the deduction is proportional to the overrun in percentage points
+    (0.5% over, 1 point per point: minus 0.50), the reading ../shared/DOMAIN.md gives of
+    每超支1个百分点扣1分; only `steps: started_point` rounds the overrun up to whole
+    started points first (0.01% over costs a full point).
     """
     planned = param(params, "planned")
     actual = non_negative(param(params, "actual"), "actual")
     per_point = non_negative(param(params, "per_point", ONE), "per_point")
+    steps = params.get("steps", "proportional")
+    if steps not in STEPS:
+        raise RuleInputError(f"`steps` must be one of {', '.join(STEPS)}, got {steps!r}"
+                             f"{_did_you_mean(steps, STEPS)}")
     if planned <= 0:
         raise RuleInputError(f"planned must be positive, got {fmt_num(planned)}")
     saving = (planned - actual) / planned
     if saving >= 0:
         return Outcome(weight, f"节约率 ({fmt_num(planned)} - {fmt_num(actual)}) / "
                                f"{fmt_num(planned)} = {fmt_pct(saving)} ≥ 0，得满分", saving)
-    points = (-saving * 100).to_integral_value(rounding=ROUND_CEILING)
-    deduct = points * per_point
-    evidence = (f"超支 {fmt_pct(-saving)}，按 {points} 个百分点每点扣 {fmt_num(per_point)} 分，"
-                f"扣 {fmt_num(deduct)} 分")
+    overrun = -saving * 100
+    shown = (f"超支率 ({fmt_num(actual)} - {fmt_num(planned)}) / {fmt_num(planned)} = "
+             f"{fmt_pct(-saving)}")
+    if steps == "started_point":
+        points = overrun.to_integral_value(rounding=ROUND_CEILING)
+        deduct = points * per_point
+        evidence = (f"{shown}，按已开始的 {points} 个百分点计，{points} × {fmt_num(per_point)} = "
+                    f"{fmt_num(deduct)}，扣 {fmt_num(deduct)} 分")
+    else:
+        deduct = overrun * per_point
+        evidence = (f"{shown}，{round2(overrun)} 个百分点 × {fmt_num(per_point)} = "
+                    f"{round2(deduct)}，扣 {round2(deduct)} 分")
     if deduct > weight:
         evidence += "，扣至 0 分止"
     return Outcome(max(weight - deduct, ZERO), evidence, saving)
@@ -261,24 +316,31 @@ def cost_saving(weight: Decimal, params: Mapping[str, Any],
 
 
 def _bands(params: Mapping[str, Any], weight: Decimal) -> list[tuple[Decimal, Decimal]]:
-    """Return the (min, score) bands, checked to be sorted by min and within 0..weight."""
+    """Return the (min, score) bands sorted by min (given in either order), within 0..weight."""
     bands = params.get("bands")
     if not isinstance(bands, list) or not bands:
         raise RuleInputError("`bands` must be a non-empty list of {min, score}")
     result = []
-    for band in bands:
+    for index, band in enumerate(bands, 1):
         if not isinstance(band, Mapping):
-            raise RuleInputError("every band must be a mapping {min, score}")
+            raise RuleInputError(f"band {index} must be a mapping {{min, score}}")
+        for key in band:
+            if key not in ("min", "score", "note"):
+                raise RuleInputError(f"band {index}: unknown key `{key}`"
+                                     f"{_did_you_mean(key, ('min', 'score', 'note'))}")
         low, score = param(band, "min"), param(band, "score")
         if not ZERO <= score <= weight:
-            raise RuleInputError(f"band score {fmt_num(score)} is outside 0..{fmt_num(weight)}")
-        if result and low <= result[-1][0]:
-            raise RuleInputError("bands must be sorted by min, ascending, without repeats")
+            raise RuleInputError(f"band {index}: score {fmt_num(score)} is outside 0..{fmt_num(weight)}")
         result.append((low, score))
+    # Reports print bands highest first; either order means the same table.
+    result.sort()
+    for (low, _), (next_low, _) in pairwise(result):
+        if low == next_low:
+            raise RuleInputError(f"two bands start at {fmt_num(low)}")
     return result
 
 
-@rule("bands", measured=True)
+@rule("bands", measured=True, keys=("value", "bands"))
 def bands(weight: Decimal, params: Mapping[str, Any], measured: Decimal | None) -> Outcome:
     """The score of the highest band whose min <= value (0 below the lowest band)."""
     value = measured if measured is not None else param(params, "value")
@@ -295,7 +357,7 @@ def bands(weight: Decimal, params: Mapping[str, Any], measured: Decimal | None) 
 # --- judged ---------------------------------------------------------------------------
 
 
-@rule("judged")
+@rule("judged", keys=("score", "reason"))
 def judged(weight: Decimal, params: Mapping[str, Any], measured: Decimal | None) -> Outcome:
     """The evaluator's score, which must lie in 0..weight and come with a reason."""
     score = param(params, "score")

@@ -118,13 +118,35 @@ def test_checklist_errors(params, message):
     (6, {"planned": 34.70, "actual": 34.70}, "6.00"),
     (6, {"planned": 100, "actual": 90}, "6.00"),
     (6, {"planned": 100, "actual": 102}, "4.00"),
-    (6, {"planned": 100, "actual": 102.1}, "3.00"),
+    (6, {"planned": 100, "actual": 102.1}, "3.90"),
+    (6, {"planned": 100, "actual": 100.01}, "5.99"),
     (6, {"planned": 100, "actual": 101, "per_point": 0.5}, "5.50"),
+    (6, {"planned": 100, "actual": 100.5}, "5.50"),
     (6, {"planned": 100, "actual": 150}, "0.00"),
+    (6, {"planned": 100, "actual": 102.1, "steps": "started_point"}, "3.00"),
+    (6, {"planned": 100, "actual": 100.01, "steps": "started_point"}, "5.00"),
+    (6, {"planned": 100, "actual": 102, "steps": "started_point"}, "4.00"),
 ])
 def test_cost_saving(weight, params, expected):
-    """Full if no overrun; minus per_point per started point of overrun; floor 0."""
+    """Full if no overrun; minus per_point x the overrun in points (proportional by default,
+    whole started points with steps: started_point); floor 0."""
     assert score("cost_saving", weight, **params) == Decimal(expected)
+
+
+def test_cost_saving_evidence_shows_the_arithmetic():
+    """The evidence text carries the overrun rate and the deduction sum."""
+    outcome = RULES["cost_saving"](Decimal(6), {"planned": 100, "actual": 100.5}, None)
+    assert "(100.5 - 100) / 100 = 0.50%" in outcome.evidence
+    assert "0.50 个百分点 × 1 = 0.50，扣 0.50 分" in outcome.evidence
+    stepped = RULES["cost_saving"](Decimal(6), {"planned": 100, "actual": 100.01,
+                                                "steps": "started_point"}, None)
+    assert "按已开始的 1 个百分点计，1 × 1 = 1，扣 1 分" in stepped.evidence
+
+
+def test_cost_saving_refuses_unknown_steps():
+    """A misspelt `steps` value is refused with a suggestion, not read as proportional."""
+    with pytest.raises(RuleInputError, match="did you mean `started_point`"):
+        score("cost_saving", 6, planned=100, actual=101, steps="started_points")
 
 
 def test_cost_saving_needs_positive_plan():
@@ -144,9 +166,18 @@ def test_bands(value, expected):
     assert score("bands", 4, value=value, bands=BANDS) == Decimal(expected)
 
 
+@pytest.mark.parametrize(("value", "expected"), [
+    (0.95, "4.00"), (0.9, "4.00"), (0.89, "2.00"), (0.8, "2.00"), (0.1, "0.00"), (-1, "0.00"),
+])
+def test_bands_highest_first_score_the_same(value, expected):
+    """Bands listed highest first, as reports print them, mean the same table."""
+    assert score("bands", 4, value=value, bands=list(reversed(BANDS))) == Decimal(expected)
+
+
 @pytest.mark.parametrize(("bands", "message"), [
     (None, "non-empty list"),
-    ([{"min": 0.9, "score": 4}, {"min": 0.8, "score": 2}], "sorted by min"),
+    ([{"min": 0.9, "score": 4}, {"min": 0.9, "score": 2}], "two bands start at 0.9"),
+    ([{"min": 0.9, "scor": 4}], "did you mean `score`"),
     ([{"min": 0, "score": 5}], "outside 0..4"),
     ([{"min": 0}], "missing `score`"),
 ])

@@ -212,8 +212,8 @@ def test_invalid_node_is_refused_naming_it(case, hotline_dict):
 
 
 def test_bands_errors_name_the_node():
-    """Missing and unsorted bands are refused with the node's path."""
-    for bands in (None, [{"min": 0.9, "score": 4}, {"min": 0.5, "score": 2}]):
+    """Missing and repeated bands are refused with the node's path."""
+    for bands in (None, [{"min": 0.9, "score": 4}, {"min": 0.9, "score": 2}]):
         data = simple({"rule": "bands", "value": 0.8, "bands": bands}, weight=4)
         with pytest.raises(IndicatorSystemError, match="产出 / 满意度"):
             load_system(data)
