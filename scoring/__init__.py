@@ -12,6 +12,7 @@ from .indicators import (
     Node,
     UnknownMeasureError,
     load_system,
+    load_system_yaml,
 )
 from .report import ScoredNode, ScoreResult, format_table, score_system
 from .rules import RULES, Outcome, RuleInputError, rule
@@ -20,6 +21,6 @@ from .statistics import cochran_sample_size, wilson_interval
 __all__ = [
     "DEFAULT_GRADES", "RULES", "Grade", "IndicatorSystem", "IndicatorSystemError", "Node",
     "Outcome", "RuleInputError", "ScoreResult", "ScoredNode", "UnknownMeasureError",
-    "cochran_sample_size", "format_table", "grade_for", "load_system", "rule",
+    "cochran_sample_size", "format_table", "grade_for", "load_system", "load_system_yaml", "rule",
     "score_system", "wilson_interval",
 ]

@@ -77,6 +77,17 @@ def load_system(source: Any) -> IndicatorSystem:
     return _build_system(_read(source))
 
 
+def load_system_yaml(text: str | bytes) -> IndicatorSystem:
+    """Load and validate a system from YAML text or bytes (one line is text, not a path)."""
+    try:
+        data = load_yaml(text)
+    except FileRefused as exc:
+        raise _fail(None, str(exc)) from None
+    if not isinstance(data, Mapping):
+        raise _fail(None, "an indicator system must be a YAML mapping")
+    return _build_system(data)
+
+
 def _read(source: Any) -> Mapping[str, Any]:
     """Return the parsed top-level mapping of ``source``."""
     if isinstance(source, Mapping):

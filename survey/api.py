@@ -167,9 +167,7 @@ def list_scores():
 @bp.get("/scores/<system_id>")
 def score(system_id):
     """One indicator system scored with the same filters as the measures (survey leaves follow them)."""
-    import yaml
-
-    from scoring import IndicatorSystemError, load_system
+    from scoring import IndicatorSystemError, load_system_yaml
     from survey.scores import score_with_surveys
 
     db = get_db()
@@ -179,7 +177,7 @@ def score(system_id):
         return _error(404, f"no indicator system {system_id}")
     filters = _filters()
     try:
-        result, measured = score_with_surveys(db, load_system(yaml.safe_load(rows[0]["yaml"])), filters)
+        result, measured = score_with_surveys(db, load_system_yaml(rows[0]["yaml"]), filters)
     except IndicatorSystemError as exc:
         return _error(409, str(exc))
     body = {"system_id": int(system_id), "filters": {k: str(v) for k, v in filters.items()}, **result.to_dict(),

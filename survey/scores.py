@@ -15,19 +15,25 @@ key, so an entry can never be stale; older entries of the same system are pruned
 
 import hashlib
 import json
-from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
 import click
-import yaml
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.cli import with_appcontext
 from flask_login import current_user
 
-from scoring import IndicatorSystemError, UnknownMeasureError, format_table, load_system, score_system
+from scoring import (
+    IndicatorSystemError,
+    UnknownMeasureError,
+    format_table,
+    load_system,
+    load_system_yaml,
+    score_system,
+)
 from scoring import measures as survey_measures
 from scoring.appendix import appendix_rows, title
+from scoring.files import MAX_BYTES, FileRefused, decode_text
 from scoring.xlsx import score_table_xlsx
 from survey import audit
 from survey.auth import add_nav, role_required
@@ -121,20 +127,22 @@ def check_sources(db, system):
 
 
 def parse_upload(db, text):
-    """Parse and validate YAML text; return the IndicatorSystem or raise IndicatorSystemError."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise IndicatorSystemError(f"invalid YAML: {exc}") from None
-    if not isinstance(data, Mapping):
-        raise IndicatorSystemError("an indicator system must be a YAML mapping")
-    system = load_system(data)
+    """Parse and validate YAML text through the guarded loader; raise IndicatorSystemError."""
+    system = load_system_yaml(text)
     check_sources(db, system)
     return system
 
 
-def store_system(db, name, filename, text):
-    """Validate and store an indicator system; return its id. Nothing is stored on error."""
+def store_system(db, name, filename, data):
+    """Validate and store an indicator system (text or bytes in UTF-8/UTF-16/GB18030).
+
+    Returns its id; nothing is stored on error. The text is stored decoded, so a GBK
+    file reads back the same from the database.
+    """
+    try:
+        text = decode_text(data) if isinstance(data, bytes) else data
+    except FileRefused as exc:
+        raise IndicatorSystemError(str(exc)) from None
     system = parse_upload(db, text)
     name = (name or "").strip() or " ".join(p for p in (system.project, system.period) if p) or filename
     user = current_user.username if current_user and current_user.is_authenticated else None
@@ -263,7 +271,7 @@ def _request_filters():
 
 def _scored(row, filters):
     """Score a stored system: (system, result, measured), or raise IndicatorSystemError."""
-    system = load_system(yaml.safe_load(row["yaml"]))
+    system = load_system_yaml(row["yaml"])
     result, measured = score_with_surveys(get_db(), system, filters)
     return system, result, measured
 
@@ -286,11 +294,9 @@ def upload():
     try:
         if not upload_file or not filename:
             raise UploadError("请选择一个 YAML 文件。")
-        try:
-            text = upload_file.read().decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise UploadError(f"{filename}：文件不是 UTF-8 编码的文本。") from None
-        system_id = store_system(get_db(), request.form.get("name"), filename, text)
+        # One byte past the cap is enough to know the file is too big.
+        data = upload_file.read(MAX_BYTES + 1)
+        system_id = store_system(get_db(), request.form.get("name"), filename, data)
     except (UploadError, IndicatorSystemError) as exc:
         return _refuse(str(exc), filename)
     flash(f"已上传指标体系 {filename}。")
@@ -355,7 +361,7 @@ def _chart(system_id, fmt):
     filters = _request_filters()
     db = get_db()
     try:
-        system = load_system(yaml.safe_load(row["yaml"]))
+        system = load_system_yaml(row["yaml"])
         key = _cache_key(db, row, system, filters, fmt)
         cached = db.execute("select data from score_chart_cache where key = ?", [key]).fetchone()
         if cached is not None:
