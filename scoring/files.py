@@ -360,10 +360,11 @@ def xlsx_rows(data: bytes, max_rows: int = XLSX_MAX_ROWS) -> Iterator[tuple[int,
             raise FileRefused("the workbook has no sheet")
         sheet = workbook.worksheets[0]
         try:
-            for number, row in enumerate(sheet.iter_rows(values_only=True, max_col=XLSX_MAX_COLUMNS), 1):
+            for number, row in enumerate(sheet.iter_rows(values_only=True), 1):
                 if number > max_rows + 1:
                     raise FileRefused(f"more than {max_rows} rows", f"row {number}")
-                yield number, [_cell_text(cell, number, index) for index, cell in enumerate(row)]
+                yield number, [_cell_text(cell, number, index)
+                               for index, cell in enumerate(row[:XLSX_MAX_COLUMNS])]
         except FileRefused:
             raise
         except Exception as exc:  # a damaged sheet part

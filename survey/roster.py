@@ -11,6 +11,7 @@ import hashlib
 import io
 import re
 
+from scoring.files import FileRefused, table_rows
 from survey import links
 from survey.db import transaction
 from survey.importer import neutralise
@@ -94,46 +95,18 @@ def for_display(household, can_see_personal_data):
 
 
 def _read_rows(filename, data):
-    """Yield (line number, [cells]) from a CSV (UTF-8, BOM allowed, or GB18030) or XLSX file."""
-    if filename.lower().endswith(".xlsx"):
-        from openpyxl import load_workbook
+    """Yield (line number, [cells]) from a CSV or XLSX file through the guarded loader.
 
-        try:
-            workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except Exception as exc:  # openpyxl raises many kinds on a damaged file
-            raise RosterError(f"无法读取 Excel 文件（{type(exc).__name__}）") from None
-        sheet = workbook.worksheets[0]
-        for number, row in enumerate(sheet.iter_rows(values_only=True), 1):
-            yield number, ["" if cell is None else _cell_text(cell) for cell in row]
-        workbook.close()
-        return
-    if not filename.lower().endswith(".csv"):
-        raise RosterError("只能导入 .csv 或 .xlsx 文件")
+    Encodings (UTF-8, UTF-16, GB18030), NUL bytes, workbook bombs and external links
+    are all checked there, before any parsing; a refusal becomes a RosterError.
+    """
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = data.decode("gb18030")
-        except UnicodeDecodeError:
-            raise RosterError("文件编码无法识别（请存为 UTF-8 的 CSV）") from None
-    reader = csv.reader(io.StringIO(text))
-    number = 0
-    while True:
-        number += 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise RosterError(f"CSV 格式错误（{exc}）", line=number) from None
-        yield number, row
-
-
-def _cell_text(cell):
-    """An Excel cell as text (whole numbers without '.0', so phone numbers survive)."""
-    if isinstance(cell, float) and cell.is_integer():
-        return str(int(cell))
-    return str(cell)
+        yield from table_rows(filename, data, max_rows=MAX_ROWS)
+    except FileRefused as exc:
+        found = re.search(r"\d+", exc.where or "")
+        if found and not (exc.where or "").startswith("cell"):
+            raise RosterError(f"文件被拒绝：{exc.message}", line=int(found.group())) from None
+        raise RosterError(f"文件被拒绝：{exc}") from None
 
 
 def _header_map(header):
