@@ -13,6 +13,7 @@ import click
 from flask.cli import AppGroup
 
 from scoring.appendix import neutralise
+from scoring.files import MAX_BYTES, FileRefused, csv_rows, decode_text, read_bytes, table_rows
 from survey import questionnaires, responses
 from survey.db import get_db
 
@@ -20,6 +21,18 @@ from survey.db import get_db
 META_COLUMNS = ("submission_id", "site", "channel", "respondent_type", "submitted_at", "started_at")
 # Not 、: Chinese choice labels contain it (e.g. 海报、宣传单).
 MULTI_SEPARATORS = (";", "；", "|")
+# Words people write on paper forms for yes/no questions (codes 1/0), besides 是/否.
+YESNO_WORDS = {"1": ("是", "知道", "有", "对", "yes", "y", "true", "√"),
+               "0": ("否", "不知道", "没有", "无", "不", "不对", "no", "n", "false", "×")}
+# Meta columns accept the words the pages show as well as the codes.
+META_LABELS = {
+    "respondent_type": {"self": ("本人", "老人本人"), "proxy": ("代答", "代填", "家属或照护人代答"),
+                        "assisted": ("协助", "工作人员协助填写"), "public": ("公众", "社会公众")},
+    "channel": {"qr": ("扫码", "通用二维码"), "poster": ("海报", "海报二维码"), "flyer": ("传单", "宣传单"),
+                "door": ("入户", "入户调查"), "phone": ("电话", "电话回访"), "wechat": ("微信", "微信群"),
+                "paper": ("纸质", "纸质问卷"), "import": ("导入",), "api": ("接口",),
+                "household": ("入户卡片", "户专属链接")},
+}
 
 
 class FileImportError(ValueError):
@@ -34,13 +47,43 @@ def _split_multi(value):
 
 
 def _choice_codes(questionnaire, question):
-    """Map both codes and Chinese/English labels of a question's choices to codes."""
+    """Map both codes and Chinese/English labels of a question's choices to codes.
+
+    Yes/no questions also take 知道/不知道 and the like; English words in any case.
+    """
     mapping = {}
+    if question["type"] == "yesno":
+        for code, words in YESNO_WORDS.items():
+            mapping.update({word: code for word in words})
     for choice in questionnaire.choices(question):
         for key in ("value", "zh", "en"):
             if choice.get(key) is not None:
                 mapping[str(choice[key]).strip()] = str(choice["value"])
     return mapping
+
+
+def _lookup(mapping, value):
+    """The code of a cell: exact first, then case-insensitive (Yes, YES)."""
+    if value in mapping:
+        return mapping[value]
+    lowered = {k.lower(): v for k, v in mapping.items()}
+    return lowered.get(value.lower())
+
+
+def _choice_list(questionnaire, question):
+    """'1 (是), 0 (否)': the codes with their labels, for an error message."""
+    return ", ".join(f"{c['value']} ({c['zh']})" for c in questionnaire.choices(question))
+
+
+def _meta_code(column, value):
+    """A respondent_type or channel cell as its code; refuse it listing codes and labels."""
+    table = META_LABELS[column]
+    for code, words in table.items():
+        if value == code or value in words:
+            return code
+    listed = ", ".join(f"{code} ({words[-1]})" for code, words in table.items()
+                       if column != "channel" or code not in ("import", "api"))
+    raise responses.SubmissionError(column, f"'{value}' is not one of: {listed}")
 
 
 def parse_rows(db, questionnaire, text, source_name="file"):
@@ -49,11 +92,12 @@ def parse_rows(db, questionnaire, text, source_name="file"):
     Row numbers are the file's line numbers (the header is line 1), as a person
     looking at the file in a spreadsheet sees them.
     """
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    rows = _guarded(csv_rows(text), source_name)
     try:
-        header = [h.strip() for h in (reader.fieldnames or [])]
-    except csv.Error as exc:
-        raise FileImportError(f"{source_name}: line 1: not a readable CSV header ({exc})") from None
+        _line, header = next(rows)
+    except StopIteration:
+        header = []
+    header = [h.strip() for h in header]
     question_ids = {q["id"] for q in questionnaire.questions}
     unknown = [h for h in header if h not in question_ids and h not in META_COLUMNS]
     if unknown:
@@ -65,10 +109,12 @@ def parse_rows(db, questionnaire, text, source_name="file"):
     sites.update({row["name"]: row["id"] for row in db.query("select name, id from sites")})
     file_digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     items, seen_ids = [], set()
-    for line, raw in _records(reader, source_name):
-        if None in raw:
+    for line, cells in rows:
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) > len(header):
             raise FileImportError(f"{source_name}: line {line}: more cells than the header has columns")
-        raw = {k.strip(): (v or "").strip() for k, v in raw.items()}
+        raw = {k: (v or "").strip() for k, v in zip(header, cells, strict=False)}
         try:
             items.append(_parse_row(questionnaire, raw, sites, file_digest, line))
         except (responses.SubmissionError, questionnaires.AnswerError) as exc:
@@ -83,17 +129,12 @@ def parse_rows(db, questionnaire, text, source_name="file"):
     return items
 
 
-def _records(reader, source_name):
-    """Yield (line, row) pairs; a malformed CSV record becomes a FileImportError naming its line."""
-    line = 1
-    while True:
-        line += 1
-        try:
-            yield line, next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise FileImportError(f"{source_name}: line {line}: not readable as CSV ({exc})") from None
+def _guarded(rows, source_name):
+    """Yield the guarded loader's rows, turning a refusal into a FileImportError."""
+    try:
+        yield from rows
+    except FileRefused as exc:
+        raise FileImportError(f"{source_name}: {exc}") from None
 
 
 def _parse_row(questionnaire, raw, sites, file_digest, line):
@@ -105,10 +146,17 @@ def _parse_row(questionnaire, raw, sites, file_digest, line):
             continue
         codes = _choice_codes(questionnaire, question)
         values = _split_multi(cell) if question["type"] == "multi" else [cell]
-        mapped = [codes.get(v, v) if codes else v for v in values]
+        mapped = [_lookup(codes, v) if codes else v for v in values]
+        if codes and None in mapped:
+            bad = values[mapped.index(None)]
+            raise questionnaires.AnswerError(
+                question["id"], f"'{bad}' is not one of: {_choice_list(questionnaire, question)}",
+                "not_a_choice")
         answers[question["id"]] = mapped if question["type"] == "multi" else mapped[0]
-    meta = {"channel": raw.get("channel") or "paper", "source": "import",
-            "respondent_type": raw.get("respondent_type") or None,
+    meta = {"channel": _meta_code("channel", raw["channel"]) if raw.get("channel") else "paper",
+            "source": "import",
+            "respondent_type": (_meta_code("respondent_type", raw["respondent_type"])
+                                if raw.get("respondent_type") else None),
             "submitted_at": raw.get("submitted_at") or None, "started_at": raw.get("started_at") or None}
     if raw.get("site"):
         if raw["site"] not in sites:
@@ -118,6 +166,29 @@ def _parse_row(questionnaire, raw, sites, file_digest, line):
     # so is refused instead of doubling every response.
     submission_id = raw.get("submission_id") or str(uuid.uuid5(uuid.NAMESPACE_URL, f"import:{file_digest}:{line}"))
     return responses.build_row(questionnaire, submission_id, answers, meta)
+
+
+def read_table_text(path):
+    """A .csv or .xlsx file as CSV text, read through the guarded loader.
+
+    An .xlsx becomes CSV text here so that one parser (parse_rows) checks every row,
+    whatever the file type; line numbers stay the sheet's row numbers.
+    """
+    source = click.format_filename(path)
+    lower = str(path).lower()
+    try:
+        if not lower.endswith((".csv", ".txt", ".tsv", ".xlsx")):
+            table_rows(lower, b"")  # refuses .xls and unknown types, naming them
+        data = read_bytes(path, MAX_BYTES)
+        if not lower.endswith(".xlsx"):
+            return decode_text(data)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        for _number, cells in table_rows(lower, data):
+            writer.writerow(cells)
+        return buffer.getvalue()
+    except FileRefused as exc:
+        raise FileImportError(f"{source}: {exc}") from None
 
 
 def import_csv(db, questionnaire_id, text, source_name="file"):
@@ -207,11 +278,11 @@ responses_cli = AppGroup("responses", help="Import and export responses.")
 @click.argument("questionnaire_id")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 def import_command(questionnaire_id, file):
-    """Import paper questionnaires from a CSV file (all rows or none)."""
-    with open(file, encoding="utf-8-sig", newline="") as handle:
-        text = handle.read()
+    """Import paper questionnaires from a CSV (UTF-8, UTF-16, GB18030) or XLSX file (all rows or none)."""
+    name = click.format_filename(file)
     try:
-        count = import_csv(get_db(), questionnaire_id, text, source_name=click.format_filename(file))
+        text = read_table_text(file)
+        count = import_csv(get_db(), questionnaire_id, text, source_name=name)
     except FileImportError as exc:
         raise click.ClickException(f"{exc} — nothing was imported") from None
     click.echo(f"Imported {count} responses into {questionnaire_id}.")

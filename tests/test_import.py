@@ -120,3 +120,67 @@ def test_malformed_csv_names_the_line(db, text, message):
     with pytest.raises(FileImportError, match=message):
         import_csv(db, "public-awareness", text)
     assert count(db) == 0
+
+
+# --- files as Chinese Excel saves them (issue 11) ---------------------------------------
+
+PAPER = [["site", "channel", "respondent_type", "knows_hotline", "knows_services", "satisfaction"],
+         ["新华社区", "入户", "本人", "知道", "不知道", "满意"],
+         ["xh", "电话回访", "代答", "是", "否", "5"]]
+
+
+def write_paper(path, encoding):
+    """Write PAPER as a CSV (tab-separated for UTF-16, like Excel's 'Unicode text') or XLSX."""
+    if encoding == "xlsx":
+        from openpyxl import Workbook
+
+        workbook = Workbook()
+        for row in PAPER:
+            workbook.active.append(row)
+        workbook.save(path)
+        return
+    separator = "\t" if encoding == "utf-16" else ","
+    path.write_bytes(("\r\n".join(separator.join(r) for r in PAPER) + "\r\n").encode(encoding))
+
+
+@pytest.mark.parametrize("encoding", ["gb18030", "gbk", "utf-16", "utf-8-sig", "xlsx"])
+def test_cli_imports_files_saved_by_chinese_excel(runner, db, site, tmp_path, encoding):
+    """GB18030/GBK and UTF-16 CSV and .xlsx import through the CLI (a traceback before)."""
+    path = tmp_path / ("paper.xlsx" if encoding == "xlsx" else "paper.csv")
+    write_paper(path, encoding)
+    result = runner.invoke(args=["responses", "import", "public-awareness", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    rows = list(db.query("select channel, respondent_type from responses order by id"))
+    assert [(r["channel"], r["respondent_type"]) for r in rows] == [("door", "self"), ("phone", "proxy")]
+    answers = [r[0] for r in db.execute("select value from answers where question_id in"
+                                        " ('knows_hotline', 'knows_services') order by rowid")]
+    assert answers == ["1", "0", "1", "0"]
+
+
+@pytest.mark.parametrize("name, data, words", [
+    ("big5.csv", "site,knows_hotline\n陳大文,是\n".encode("big5"), "Big5"),
+    ("nul.csv", b"knows_hotline,knows_services\n1,\x001\n", "NUL"),
+    ("old.xls", b"\xd0\xcf\x11\xe0", ".xls"),
+])
+def test_cli_refuses_unreadable_files_in_a_sentence(runner, db, tmp_path, name, data, words):
+    """Files it cannot read are refused in a sentence, never a traceback."""
+    path = tmp_path / name
+    path.write_bytes(data)
+    result = runner.invoke(args=["responses", "import", "public-awareness", str(path)])
+    assert result.exit_code == 1
+    assert words in result.output and "Traceback" not in result.output
+    assert count(db) == 0
+
+
+@pytest.mark.parametrize("cells, message", [
+    ("xh,paper,本人啊,1,1,5", "'本人啊' is not one of: self (老人本人), proxy"),
+    ("xh,paper,self,也许,1,5", "'也许' is not one of: 1 (是), 0 (否)"),
+    ("xh,paper,self,1,1,很好", "'很好' is not one of: 5 (非常满意), 4 (满意)"),
+])
+def test_refusals_list_labels_next_to_codes(db, site, cells, message):
+    """A refused cell lists the accepted codes with their labels."""
+    text = ",".join(PAPER[0]) + "\n" + cells + "\n"
+    with pytest.raises(FileImportError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        import_csv(db, "public-awareness", text)
+    assert count(db) == 0
