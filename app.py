@@ -7,7 +7,7 @@ from flask import Flask, request
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 
-from survey import db, i18n
+from survey import db, i18n, questionnaires
 
 csrf = CSRFProtect()
 babel = Babel()
@@ -39,7 +39,12 @@ def create_app(test_config=None):
     csrf.init_app(app)
     db.init_app(app)
     with app.app_context():
-        db.init_db()
+        try:
+            db.init_db()
+        except questionnaires.QuestionnaireError as exc:
+            # `init-db` refuses this in one line; every other command (backup, restore)
+            # must still run, with the definitions already stored.
+            app.logger.warning("questionnaire definitions not loaded: %s", exc)
 
     from survey import auth, demo, importer, links, respond
 

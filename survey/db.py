@@ -75,7 +75,12 @@ def init_db(db=None):
 @with_appcontext
 def init_db_command():
     """Create the tables and load the questionnaires (safe to run again)."""
-    loaded = init_db()
+    from survey.questionnaires import QuestionnaireError
+
+    try:
+        loaded = init_db()
+    except QuestionnaireError as exc:
+        raise click.ClickException(str(exc)) from None
     for qid, version, status in loaded:
         click.echo(f"{qid} v{version}: {status}")
     click.echo("Database ready.")

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import yaml
-
+from scoring.files import FileRefused, load_yaml, read_bytes
 from survey.db import transaction
 
 QUESTION_TYPES = {"single", "multi", "scale5", "yesno", "number", "text"}
@@ -201,13 +200,19 @@ class Questionnaire:
 
 def validate_definition(definition, source="definition"):
     """Check the structure of a definition; raise QuestionnaireError naming the place."""
+    if not isinstance(definition, dict):
+        raise QuestionnaireError(f"{source}: a questionnaire must be a YAML mapping")
     for key in ("id", "version", "title", "questions"):
         if key not in definition:
             raise QuestionnaireError(f"{source}: missing '{key}'")
     if not isinstance(definition["version"], int) or definition["version"] < 1:
         raise QuestionnaireError(f"{source}: version must be a positive integer")
+    if not isinstance(definition["questions"], list):
+        raise QuestionnaireError(f"{source}: questions must be a list")
     seen = set()
     for position, question in enumerate(definition["questions"], 1):
+        if not isinstance(question, dict):
+            raise QuestionnaireError(f"{source}: question {position} must be a mapping")
         where = f"{source}: question {position} ({question.get('id', '?')})"
         if "id" not in question or question["id"] in seen:
             raise QuestionnaireError(f"{where}: missing or duplicate id")
@@ -232,8 +237,11 @@ def load_all(db, directory):
     """
     results = []
     for path in sorted(Path(directory).glob("*.yaml")):
-        definition = validate_definition(yaml.safe_load(path.read_text("utf-8")), path.name)
-        results.append(store_definition(db, definition))
+        try:
+            definition = load_yaml(read_bytes(path), path.name)
+        except FileRefused as exc:
+            raise QuestionnaireError(f"{path.name}: {exc}") from None
+        results.append(store_definition(db, validate_definition(definition, path.name)))
     return results
 
 
@@ -249,7 +257,9 @@ def store_definition(db, definition):
     if existing and existing[0] == digest:
         return qid, version, "unchanged"
     if existing:
-        raise QuestionnaireError(f"{qid}: version {version} changed; give the file a new version number")
+        raise QuestionnaireError(
+            f"{qid}: version {version} was edited after it was loaded (answers refer to it); "
+            f"give the file a new version number ({version + 1}) and run init-db again")
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     title = definition["title"]
     with transaction(db):

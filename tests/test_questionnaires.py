@@ -117,3 +117,42 @@ def test_agree_scale_uses_agreement_words(db):
     security = questionnaires.get(db, "security-feeling")
     words = [c["zh"] for c in security.choices(security.question("worry_reduced"))]
     assert words[0] == "非常同意" and "满意" not in "".join(words)
+
+
+def test_edited_definition_without_new_version(tmp_path):
+    """Edited without a new version: init-db refuses in one line; other commands still run."""
+    import shutil
+    from pathlib import Path
+
+    from app import create_app
+
+    folder = tmp_path / "definitions"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "survey" / "definitions", folder)
+    config = {"TESTING": True, "SECRET_KEY": "t", "DATABASE": str(tmp_path / "q.sqlite"),
+              "QUESTIONNAIRE_DIR": str(folder)}
+    create_app(config)
+    path = folder / "public-awareness.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("您知道本地的养老服务热线电话吗？",
+                                                             "您知道热线电话吗？"), encoding="utf-8")
+    app = create_app(config)  # used to raise: every command printed a 38-line traceback
+    runner = app.test_cli_runner()
+    refused = runner.invoke(args=["init-db"])
+    assert refused.exit_code == 1
+    assert "Traceback" not in refused.output
+    lines = [line for line in refused.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "public-awareness: version" in lines[0] and "new version number" in lines[0]
+    backed_up = runner.invoke(args=["backup", str(tmp_path / "copy.sqlite")])
+    assert backed_up.exit_code == 0, backed_up.output
+
+
+def test_broken_definition_yaml_is_one_line(tmp_path):
+    """A definition file that is not valid YAML (or a bomb) is refused naming the file."""
+    from app import create_app
+
+    folder = tmp_path / "definitions"
+    folder.mkdir()
+    (folder / "bad.yaml").write_text("id: [unclosed\n", encoding="utf-8")
+    app = create_app({"TESTING": True, "SECRET_KEY": "t", "DATABASE": str(tmp_path / "q.sqlite"),
+                      "QUESTIONNAIRE_DIR": str(folder)})
+    result = app.test_cli_runner().invoke(args=["init-db"])
+    assert result.exit_code == 1 and "bad.yaml" in result.output and "invalid YAML" in result.output
