@@ -51,6 +51,15 @@ def _thread_connection(path):
     return db
 
 
+def release_thread_connection():
+    """Close this thread's cached connection (before a restore swaps the file under it)."""
+    cached = getattr(_thread, "connection", None)
+    if cached is not None:
+        cached[1].conn.close()
+        _thread.connection = None
+    g.pop("db", None)
+
+
 def close_db(e=None):
     """End this request's use of the connection; roll back anything left open by an error."""
     db = g.pop("db", None)

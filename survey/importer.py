@@ -19,6 +19,9 @@ from survey.db import get_db
 
 # Columns besides question ids that a file may carry.
 META_COLUMNS = ("submission_id", "site", "channel", "respondent_type", "submitted_at", "started_at")
+# Columns `responses export` writes that an import reads past (with each question's
+# `<id>_label`), so an export re-imports: e.g. the responses a restore recovered.
+EXPORT_ONLY_COLUMNS = ("source", "questionnaire_version", "duration_s", "excluded")
 # Not 、: Chinese choice labels contain it (e.g. 海报、宣传单).
 MULTI_SEPARATORS = (";", "；", "|")
 # Words people write on paper forms for yes/no questions (codes 1/0), besides 是/否.
@@ -99,7 +102,9 @@ def parse_rows(db, questionnaire, text, source_name="file"):
         header = []
     header = [h.strip() for h in header]
     question_ids = {q["id"] for q in questionnaire.questions}
-    unknown = [h for h in header if h not in question_ids and h not in META_COLUMNS]
+    label_columns = {f"{q}_label" for q in question_ids}
+    unknown = [h for h in header if h not in question_ids and h not in META_COLUMNS
+               and h not in EXPORT_ONLY_COLUMNS and h not in label_columns]
     if unknown:
         raise FileImportError(f"{source_name}: line 1, column '{unknown[0]}': not a question id of "
                            f"{questionnaire.id} nor one of {', '.join(META_COLUMNS)}")
