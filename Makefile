@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: run test lint system-deps bench
+.PHONY: run test lint system-deps bench bench-quick
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ lint: $(VENV)/.dev-installed
 test: $(VENV)/.dev-installed system-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider
+	$(BIN)/python benchmarks/run_all.py --quick
+
+bench-quick: $(VENV)/.dev-installed
+	$(BIN)/python benchmarks/run_all.py --quick
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/run_all.py

@@ -2,8 +2,12 @@
 
 Each benchmark runs in its own subprocess (so its peak RSS is its own) and prints one
 JSON line; this script prints a readable summary and, with --json FILE, writes them all.
-Options shrink the runs for a quick look: --quick uses 100k responses for measures,
-20k for exports and 5 s load phases.
+It exits 1 when any benchmark fails (a crash, an import error, a missed hard target
+such as bench_uploads' 5 s of CPU), so CI notices.
+
+--quick is the smoke run `make test` (and so CI) makes, under about a minute: every
+benchmark runs, on small sizes (1 s load phases at 4 clients, 5k responses for
+measures, 2k for exports, 3 kills), to prove each still works, not to measure.
 """
 
 import argparse
@@ -27,7 +31,10 @@ def bench(script, *args, timeout=1800):
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}",
                 "wall_s": round(time.perf_counter() - started, 1)}
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    try:
+        figures = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {"error": f"{script} printed no JSON line", "wall_s": round(time.perf_counter() - started, 1)}
     figures["wall_s"] = round(time.perf_counter() - started, 1)
     return figures
 
@@ -66,6 +73,14 @@ def summary(results):
     lines.append(f"crash safety: {crash.get('kills', '?')} SIGKILLs, {crash.get('acknowledged', '?')} acknowledged, "
                  f"lost {crash.get('lost', '?')}, doubled {crash.get('doubled', '?')}, "
                  f"integrity {crash.get('integrity', '?')}" if "kills" in crash else f"crash: {crash}")
+    uploads = results["uploads"]
+    if "workbooks" in uploads:
+        worst = max([*uploads["workbooks"].values(), *uploads["yaml"].values()], key=lambda c: c["cpu_s"])
+        lines.append(f"hostile uploads: {len(uploads['workbooks'])} workbooks and {len(uploads['yaml'])} YAML "
+                     f"bombs refused, slowest {worst['cpu_s']} s CPU; /health max {uploads['health']['max_ms']} ms; "
+                     f"peak RSS {uploads['peak_rss_mib']} MiB")
+    else:
+        lines.append(f"uploads: {uploads}")
     pages = results["pages"]
     if "pages" in pages:
         lines.append(f"pages: {pages['count']} respondent pages, {pages['min_total']}-{pages['max_total']} bytes "
@@ -79,19 +94,26 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    seconds = 5 if args.quick else 10
+    quick = args.quick
     results = {"machine": machine()}
     with open("/proc/loadavg") as handle:
         results["machine"]["loadavg_at_start"] = handle.read().split()[:3]
     results["pages"] = bench("bench_pages.py")
-    results["submissions"] = bench("bench_submissions.py", "--seconds", seconds)
-    results["measures"] = bench("bench_measures.py", "--responses", 100_000 if args.quick else 1_000_000)
-    results["exports"] = bench("bench_exports.py", "--responses", 20_000 if args.quick else 100_000)
-    results["crash"] = bench("bench_crash.py", "--kills", 20 if args.quick else 100)
+    results["uploads"] = bench("bench_uploads.py")
+    results["submissions"] = bench("bench_submissions.py", "--seconds", 1 if quick else 10,
+                                   *(["--clients", 4] if quick else []))
+    results["measures"] = bench("bench_measures.py", "--responses", 5_000 if quick else 1_000_000)
+    results["exports"] = bench("bench_exports.py", "--responses", 2_000 if quick else 100_000)
+    results["crash"] = bench("bench_crash.py", "--kills", 3 if quick else 100)
     print(summary(results))
     if args.json:
         args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    failed = [name for name, figures in results.items() if name != "machine" and "error" in figures]
+    if failed:
+        print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
