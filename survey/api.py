@@ -167,17 +167,17 @@ def list_scores():
 @bp.get("/scores/<system_id>")
 def score(system_id):
     """One indicator system scored with the same filters as the measures (survey leaves follow them)."""
-    from scoring import IndicatorSystemError, load_system_yaml
-    from survey.scores import score_with_surveys
+    from scoring import IndicatorSystemError
+    from survey.scores import score_with_surveys, stored_system
 
     db = get_db()
     # Taken as a string so a malformed id gets this API's JSON 404, not the router's HTML one.
-    rows = list(db.query("select id, yaml from indicator_systems where id = ?", [system_id]))
+    rows = list(db.query("select id, yaml, set_aside_note from indicator_systems where id = ?", [system_id]))
     if not system_id.isdigit() or not rows:
         return _error(404, f"no indicator system {system_id}")
     filters = _filters()
     try:
-        result, measured = score_with_surveys(db, load_system_yaml(rows[0]["yaml"]), filters)
+        result, measured = score_with_surveys(db, stored_system(rows[0]), filters)
     except IndicatorSystemError as exc:
         return _error(409, str(exc))
     body = {"system_id": int(system_id), "filters": {k: str(v) for k, v in filters.items()}, **result.to_dict(),

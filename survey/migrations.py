@@ -113,3 +113,27 @@ def upgrade(db, backup_dir=None):
         db.execute("COMMIT")
         done.append((number, name))
     return done
+
+
+@migration(2, "re-check stored indicator systems with the guarded loader")
+def _recheck_indicator_systems(db):
+    """Give indicator_systems a `set_aside_note`; fill it for every stored system that fails.
+
+    Systems stored before the guarded loader (scoring/files.py) were parsed with a plain
+    yaml.safe_load: an alias bomb or a misspelt key could be stored. Each is loaded again
+    the way a new upload is; one that fails is set aside (kept, never deleted) with the
+    reason, and the pages, the API and the XLSX refuse it from the note without parsing.
+    """
+    from scoring import IndicatorSystemError, load_system_yaml
+
+    columns = {row[1] for row in db.execute("pragma table_info(indicator_systems)").fetchall()}
+    if not columns:
+        return
+    if "set_aside_note" not in columns:
+        db.execute("alter table indicator_systems add column set_aside_note text")
+    for system_id, text in db.execute("select id, yaml from indicator_systems").fetchall():
+        try:
+            load_system_yaml(text)
+        except IndicatorSystemError as exc:
+            db.execute("update indicator_systems set set_aside_note = ? where id = ?",
+                       [f"升级复核未通过，已搁置（未删除）：{str(exc)[:500]}", system_id])

@@ -51,7 +51,8 @@ class UploadError(ValueError):
 
 
 def create_schema(db):
-    """The uploaded indicator systems and the chart cache."""
+    """The uploaded indicator systems and the chart cache (as release 1; migration 2 adds
+    `set_aside_note`)."""
     db["indicator_systems"].create(
         {"id": int, "name": str, "filename": str, "yaml": str, "sha256": str,
          "uploaded_by": str, "uploaded_at": str},
@@ -269,9 +270,16 @@ def _request_filters():
     return _filters(*(request.args.get(k, "").strip() for k in FILTER_KEYS))
 
 
+def stored_system(row):
+    """The IndicatorSystem of a stored row; a row set aside on upgrade is refused by its note."""
+    if row["set_aside_note"]:
+        raise IndicatorSystemError(row["set_aside_note"])
+    return load_system_yaml(row["yaml"])
+
+
 def _scored(row, filters):
     """Score a stored system: (system, result, measured), or raise IndicatorSystemError."""
-    system = load_system_yaml(row["yaml"])
+    system = stored_system(row)
     result, measured = score_with_surveys(get_db(), system, filters)
     return system, result, measured
 
@@ -361,7 +369,7 @@ def _chart(system_id, fmt):
     filters = _request_filters()
     db = get_db()
     try:
-        system = load_system_yaml(row["yaml"])
+        system = stored_system(row)
         key = _cache_key(db, row, system, filters, fmt)
         cached = db.execute("select data from score_chart_cache where key = ?", [key]).fetchone()
         if cached is not None:

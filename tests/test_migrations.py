@@ -77,3 +77,40 @@ def test_a_failing_migration_leaves_the_database_as_it_was(release_1_db, monkeyp
     columns = {row[1] for row in db.execute("pragma table_info(responses)").fetchall()}
     assert "half_done" not in columns
     assert 10_000 not in migrations.applied(db)
+
+
+def test_stored_systems_are_rechecked_and_a_bomb_is_set_aside(release_1_db, tmp_path):
+    """A 2,903-byte alias bomb stored before the guarded loader is set aside on upgrade;
+    the good stored system is untouched; no page, API or XLSX parses the bomb again."""
+    import time
+
+    from conftest import csrf_token
+
+    bomb = "project: 炸弹\nindicators: &i0 [{name: a, weight: 100, rule: judged, score: 1, reason: x}]\n" + "".join(
+        f"l{n}: &i{n} [{', '.join(['*i' + str(n - 1)] * 9)}]\n" for n in range(1, 10))
+    bomb += "# " + "x" * (2903 - len(bomb.encode()) - 3) + "\n"
+    assert len(bomb.encode()) == 2903
+    conn = sqlite3.connect(release_1_db)
+    conn.execute("insert into indicator_systems (id, name, filename, yaml, sha256, uploaded_at)"
+                 " values (99, 'bomb', 'bomb.yaml', ?, 'x', '2024-01-01T00:00:00')", [bomb])
+    conn.commit()
+    conn.close()
+    app = create_app({"TESTING": True, "SECRET_KEY": "t", "DATABASE": release_1_db})
+    db = connect(release_1_db)
+    notes = dict(db.execute("select id, set_aside_note from indicator_systems").fetchall())
+    assert notes[1] is None
+    assert "已搁置" in notes[99] and "alias bomb" in notes[99]
+    from survey import auth
+
+    auth.create_user(db, "eva", "a-long-password-1", "evaluator")
+    client = app.test_client()
+    page = client.get("/login")
+    client.post("/login", data={"csrf_token": csrf_token(page.text), "username": "eva",
+                                "password": "a-long-password-1"})
+    started = time.process_time()
+    for path in ("/scores/99", "/scores/99/table.xlsx", "/scores/99/chart.png"):
+        response = client.get(path)
+        assert response.status_code == 409, path
+        assert "已搁置" in response.text
+    assert client.get("/scores/1").status_code == 200
+    assert time.process_time() - started < 5
