@@ -83,6 +83,10 @@ def backup_before(db, backup_dir):
     os.makedirs(backup_dir, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     target = os.path.join(backup_dir, f"before-migration-{stamp}.sqlite")
+    suffix = 1
+    while os.path.exists(target):  # two upgrades within one second must not collide
+        suffix += 1
+        target = os.path.join(backup_dir, f"before-migration-{stamp}-{suffix}.sqlite")
     backup_module.backup(path, target)
     return target
 
