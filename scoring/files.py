@@ -29,6 +29,7 @@ import csv
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from difflib import get_close_matches
 from pathlib import Path
@@ -293,12 +294,17 @@ def check_xlsx(data: bytes, max_rows: int = XLSX_MAX_ROWS) -> None:
             raise FileRefused(f"the workbook unpacks to {total // 2**20} MiB "
                               f"(at most {XLSX_MAX_TOTAL // 2**20} MiB)")
         names = {info.filename for info in members}
-        if any(n.startswith("xl/externalLinks/") for n in names) or _rels_mention(
-                archive, names, b"externalLink"):
-            raise FileRefused("the workbook links to other files (external links); "
-                              "copy the values into a plain workbook")
-        sheet = _first_sheet(archive, names)
-        _check_dimension(archive, sheet, max_rows)
+        try:
+            if any(n.startswith("xl/externalLinks/") for n in names) or _rels_mention(
+                    archive, names, b"externalLink"):
+                raise FileRefused("the workbook links to other files (external links); "
+                                  "copy the values into a plain workbook")
+            _check_dimension(archive, _first_sheet(archive, names), max_rows)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+            if isinstance(exc, FileRefused):
+                raise
+            raise FileRefused(f"the workbook is damaged ({type(exc).__name__}); "
+                              "open it in Excel and save it again") from None
 
 
 def _check_member(info: zipfile.ZipInfo) -> None:
