@@ -48,6 +48,11 @@ XLSX_MAX_SHARED_STRINGS = 16 * 1024 * 1024
 XLSX_MAX_RATIO = 120  # real workbooks compress 5-30x; deflate bombs 1000x
 XLSX_MAX_ROWS = 50_000
 XLSX_MAX_COLUMNS = 200
+# openpyxl parses about 100-250k cells per second of CPU here; the row cap alone does not
+# bound the work (20k rows of 165 cells fit in a 2 MiB upload), so cells are counted
+# from the raw sheet XML before openpyxl starts.
+XLSX_MAX_CELLS = 500_000
+_CELL_TAG = re.compile(rb"<(?:\w+:)?c[\s>/]")
 MAX_CELL_CHARS = 10_000
 UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 # Characters a Big5 / Shift-JIS / EUC-KR file shows when decoded as GB18030.
@@ -299,7 +304,9 @@ def check_xlsx(data: bytes, max_rows: int = XLSX_MAX_ROWS) -> None:
                     archive, names, b"externalLink"):
                 raise FileRefused("the workbook links to other files (external links); "
                                   "copy the values into a plain workbook")
-            _check_dimension(archive, _first_sheet(archive, names), max_rows)
+            sheet = _first_sheet(archive, names)
+            _check_dimension(archive, sheet, max_rows)
+            _count_cells(archive, sheet)
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
             if isinstance(exc, FileRefused):
                 raise
@@ -350,6 +357,23 @@ def _check_dimension(archive: zipfile.ZipFile, sheet: str | None, max_rows: int)
         raise FileRefused(f"the first sheet declares {row} rows x {width} columns (at most "
                           f"{max_rows} rows and {XLSX_MAX_COLUMNS} columns)",
                           f"cell {found.group(2).decode()}{row}")
+
+
+def _count_cells(archive: zipfile.ZipFile, sheet: str | None) -> None:
+    """Refuse a sheet with more than XLSX_MAX_CELLS cells, counted in the raw XML stream."""
+    if sheet is None:
+        return
+    count, tail = 0, b""
+    with archive.open(sheet) as handle:
+        while chunk := handle.read(1 << 20):
+            block = tail + chunk
+            count += len(_CELL_TAG.findall(block))
+            # Carry the last bytes over (a tag cut in two is counted once, in the next block).
+            tail = block[-8:]
+            count -= len(_CELL_TAG.findall(tail))
+            if count > XLSX_MAX_CELLS:
+                raise FileRefused(f"the first sheet has more than {XLSX_MAX_CELLS:,} cells; "
+                                  "split it into smaller files")
 
 
 def xlsx_rows(data: bytes, max_rows: int = XLSX_MAX_ROWS) -> Iterator[tuple[int, list[str]]]:
