@@ -11,7 +11,7 @@ from typing import Any
 
 from .files import FileRefused, check_keys, load_yaml, read_bytes
 from .grades import Grade, GradeTableError, parse_grades
-from .rules import RULE_KEYS, RULES, SOURCE_RULES, RuleInputError, check_note, fmt_num, to_decimal
+from .rules import RULE_KEYS, RULES, SOURCE_RULES, RuleInputError, check_note, fmt_num, short, to_decimal
 
 NODE_KEYS = {"name", "weight", "rule", "children", "reported"}
 PARENT_KEYS = NODE_KEYS | {"note"}
@@ -169,10 +169,10 @@ def _build_children(raw: Any, path: str | None, level: int) -> list[Node]:
 def _node_name(raw: Any, parent: str | None) -> str:
     """Return the node's name, checking that the node is a mapping with a name."""
     if not isinstance(raw, Mapping):
-        raise _fail(parent, f"an indicator must be a mapping, got {raw!r}")
+        raise _fail(parent, f"an indicator must be a mapping, got {short(raw)}")
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise _fail(parent, f"an indicator has no name: {dict(raw)!r}")
+        raise _fail(parent, f"an indicator has no name: {short(dict(raw))}")
     return name.strip()
 
 
@@ -182,7 +182,7 @@ def _build_node(raw: Any, parent: str | None, level: int) -> Node:
     path = f"{parent} / {name}" if parent else name
     weight = _number(raw, "weight", path)
     if weight is None or weight <= 0:
-        raise _fail(path, f"weight must be a positive number, got {raw.get('weight')!r}")
+        raise _fail(path, f"weight must be a positive number, got {short(raw.get('weight'))}")
     rule = raw.get("rule")
     if raw.get("children") is not None:
         _keys(raw, PARENT_KEYS, path)
@@ -219,7 +219,7 @@ def check_leaf(node: Node) -> None:
         raise _fail(node.path, "a leaf indicator needs a rule (or children)")
     if node.rule not in RULES:
         known = ", ".join(sorted(RULES))
-        raise _fail(node.path, f"unknown rule {node.rule!r} (known: {known})")
+        raise _fail(node.path, f"unknown rule {short(node.rule)} (known: {known})")
     measured = None
     if "source" in node.params:
         check_source(node)

@@ -74,16 +74,22 @@ def rule(name: str, measured: bool = False,
 # --- numbers -------------------------------------------------------------------
 
 
+def short(value: Any, limit: int = 80) -> str:
+    """repr of a value cut to `limit` characters: an error message never prints a whole tree."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def to_decimal(value: Any, what: str = "value") -> Decimal:
     """Convert an int, float (via ``str``), numeric string or Decimal to a finite Decimal."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-        raise RuleInputError(f"`{what}` must be a number, got {value!r}")
+        raise RuleInputError(f"`{what}` must be a number, got {short(value)}")
     try:
         number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
     except InvalidOperation:
-        raise RuleInputError(f"`{what}` must be a number, got {value!r}") from None
+        raise RuleInputError(f"`{what}` must be a number, got {short(value)}") from None
     if not number.is_finite():
-        raise RuleInputError(f"`{what}` must be finite, got {value!r}")
+        raise RuleInputError(f"`{what}` must be finite, got {short(value)}")
     if abs(number) > MAX_ABS:
         raise RuleInputError(f"`{what}` is too large, got {str(value)[:40]} (at most 10^15)")
     return number
@@ -287,7 +293,7 @@ def cost_saving(weight: Decimal, params: Mapping[str, Any],
     per_point = non_negative(param(params, "per_point", ONE), "per_point")
     steps = params.get("steps", "proportional")
     if steps not in STEPS:
-        raise RuleInputError(f"`steps` must be one of {', '.join(STEPS)}, got {steps!r}"
+        raise RuleInputError(f"`steps` must be one of {', '.join(STEPS)}, got {short(steps)}"
                              f"{_did_you_mean(steps, STEPS)}")
     if planned <= 0:
         raise RuleInputError(f"planned must be positive, got {fmt_num(planned)}")

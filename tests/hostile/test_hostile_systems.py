@@ -30,7 +30,14 @@ ALIAS_BOMB = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
 SELF_ALIAS = HEAD + "indicators: &x\n  - name: a\n    weight: 100\n    children: *x\n"
 DEEP = HEAD + "indicators: " + "[" * 400 + "]" * 400 + "\n"
 
+# Aliases expanding to ~59k values, under the expansion cap, put where a number belongs:
+# the error message used to print the whole expanded structure.
+BIG_VALUE = "project:\n  a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
+    f"  {chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(4)) + (
+    "indicators:\n  - {name: a, weight: *e, rule: judged, score: 1, reason: x}\n")
+
 REFUSED = {
+    "big-value": (BIG_VALUE, "`weight` must be a number"),
     "alias-bomb": (ALIAS_BOMB, "alias bomb"),
     "self-alias": (SELF_ALIAS, "refers to the structure that contains it"),
     "deep": (DEEP, "nested more than 40 levels"),
