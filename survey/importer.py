@@ -286,6 +286,10 @@ def import_command(questionnaire_id, file):
     """Import paper questionnaires from a CSV (UTF-8, UTF-16, GB18030) or XLSX file (all rows or none)."""
     name = click.format_filename(file)
     try:
+        questionnaires.get(get_db(), questionnaire_id)
+    except questionnaires.UnknownQuestionnaire:
+        raise click.ClickException(f"no questionnaire '{questionnaire_id}' — nothing was imported") from None
+    try:
         text = read_table_text(file)
         count = import_csv(get_db(), questionnaire_id, text, source_name=name)
     except FileImportError as exc:
