@@ -4,6 +4,7 @@ Admins only. Every change to rosters and users, every import and export is audit
 """
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from survey import audit, auth, links, questionnaires, roster
@@ -165,8 +166,37 @@ def set_active(user_id):
     active = 1 if request.form.get("active") == "1" else 0
     with transaction(db):
         db.execute("update users set active = ? where id = ?", [active, user_id])
+    if not active:
+        # Ended for good: reactivating later must not revive a session or token from before.
+        auth.end_sessions(db, user_id)
     audit.log(db, "user_activated" if active else "user_deactivated", row[0])
     flash(("已启用：" if active else "已停用：") + row[0])
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>/sign-out")
+def sign_out_everywhere(user_id):
+    """End every session and device token of a user (a lost phone, a leaked password)."""
+    db = get_db()
+    row = db.execute("select username from users where id = ?", [user_id]).fetchone()
+    if row is None:
+        abort(404)
+    auth.end_sessions(db, user_id)
+    audit.log(db, "user_signed_out_everywhere", row[0])
+    flash(_("已在所有设备上退出：%(name)s", name=row[0]))
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>/unlock")
+def unlock_login(user_id):
+    """Clear a user's recorded login failures, so no address has to wait any more."""
+    db = get_db()
+    row = db.execute("select username from users where id = ?", [user_id]).fetchone()
+    if row is None:
+        abort(404)
+    cleared = auth.unlock(db, row[0])
+    audit.log(db, "login_unlocked", f"{row[0]} ({cleared})")
+    flash(_("已解除登录限制：%(name)s", name=row[0]))
     return redirect(url_for("admin.users"))
 
 

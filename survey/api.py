@@ -15,7 +15,7 @@ from flask import Blueprint, g, jsonify, request
 from flask.cli import AppGroup, with_appcontext
 
 from scoring.filters import FilterError, parse_filters
-from survey import audit, questionnaires
+from survey import audit, links, questionnaires
 from survey.db import get_db, transaction
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -190,7 +190,7 @@ def score(system_id):
 @bp.get("/openapi.json")
 def openapi():
     """The OpenAPI 3 document of this API (public: shapes only, no data)."""
-    return jsonify(openapi_document(request.host_url.rstrip("/")))
+    return jsonify(openapi_document(links.base_url()))
 
 
 def openapi_document(server_url=""):

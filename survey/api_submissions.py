@@ -24,8 +24,9 @@ Authentication, and why the offline queue cannot lose a form:
   it in IndexedDB next to the queue and sends it as `Authorization: Bearer <token>`.
 - The token authorises this one endpoint and nothing else (it is read only when the
   request's endpoint is this view), and only for active staff or admin users. It
-  stops working when the user is deactivated or changes password (the token carries
-  a fingerprint of the password hash), or when it expires.
+  stops working when the user is deactivated, changes password, logs out or is signed
+  out everywhere by an admin (the token carries a fingerprint of the password hash and
+  the user's session version, which those bump), or when it expires.
 - A request carrying the token is exempt from the CSRF check. CSRF works by making a
   victim's browser send its ambient credentials (cookies) to us from another site; a
   bearer token is not ambient: a cross-site form or a `no-cors` fetch cannot set the
@@ -83,8 +84,8 @@ def _fingerprint(password_hash):
 
 def issue_token(db, user_id):
     """A signed submit token for one user (one per staff app load)."""
-    row = db.execute("select password_hash from users where id = ?", [user_id]).fetchone()
-    return _serializer().dumps({"u": user_id, "p": _fingerprint(row[0])})
+    row = db.execute("select password_hash, session_version from users where id = ?", [user_id]).fetchone()
+    return _serializer().dumps({"u": user_id, "p": _fingerprint(row[0]), "v": row[1]})
 
 
 def user_for_token(db, token):
@@ -98,7 +99,8 @@ def user_for_token(db, token):
     if not rows:
         return None
     row = rows[0]
-    if not row["active"] or row["role"] not in SUBMIT_ROLES or data.get("p") != _fingerprint(row["password_hash"]):
+    if not row["active"] or row["role"] not in SUBMIT_ROLES or data.get("p") != _fingerprint(row["password_hash"]) \
+            or data.get("v") != row["session_version"]:
         return None
     return auth.User(row)
 

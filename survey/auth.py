@@ -1,15 +1,32 @@
-"""Back-office accounts: login with Flask-Login, roles, lockout, and the users CLI.
+"""Back-office accounts: login with Flask-Login, roles, throttling, sessions, and the users CLI.
 
 Default deny: every endpoint not listed in PUBLIC_ENDPOINTS needs a logged-in user,
 so a new back-office page cannot be left open by forgetting a decorator.
+
+Sessions are controlled on the server although the cookie is client-side: every user
+has a `session_version`, copied into the session at login and compared on each
+request (in the user loader). Logout, a password change, deactivation and an admin's
+"sign out everywhere" bump it, which ends every session and staff submit token of
+that user at once, including cookies copied before (reactivation does not revive
+them). A session also ends SESSION_ABSOLUTE_SECONDS after login (8 hours) and after
+SESSION_IDLE_SECONDS without a request (2 hours).
+
+Login throttling counts failures per (username, client address), so an anonymous
+client can slow down only itself, never lock the real user out from their own
+address: from the fifth failure in 15 minutes each further try waits 30 s, 60 s,
+120 s ... (at most 15 minutes). An admin can clear them (unlock). Unknown usernames
+cost the same password-hash work as known ones, so timing does not tell them apart.
 """
 
 import functools
 import sys
+import time
+import unicodedata
 from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
 
 import click
-from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
 from flask.cli import AppGroup
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -21,7 +38,12 @@ bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 ROLES = ("admin", "staff", "evaluator")
 MAX_FAILURES = 5
-LOCKOUT = timedelta(minutes=15)
+LOCKOUT = timedelta(minutes=15)  # the window failures are counted in, and the longest wait
+FIRST_DELAY = 30  # seconds to wait after the MAX_FAILURES-th failure; doubles with each further one
+SESSION_ABSOLUTE_SECONDS = 8 * 3600
+SESSION_IDLE_SECONDS = 2 * 3600
+# The same hash method as real passwords, so checking an unknown user costs the same.
+_DUMMY_HASH = generate_password_hash("not-a-password-" + str(time.time()))
 
 # Endpoints anyone may reach: the respondent side, QR codes, static files, login, health.
 PUBLIC_ENDPOINTS = {
@@ -53,9 +75,43 @@ class User(UserMixin):
 
 @login_manager.user_loader
 def load_user(user_id):
-    """Load the user of a session, or None."""
+    """Load the user of a session, or None when the session was ended on the server or timed out."""
     rows = list(get_db().query("select * from users where id = ?", [user_id]))
-    return User(rows[0]) if rows else None
+    if not rows or not session_alive(rows[0]):
+        session.clear()
+        return None
+    return User(rows[0])
+
+
+def session_alive(row):
+    """Whether this request's session still stands for the users row `row` (and note the visit)."""
+    config = current_app.config
+    now = time.time()
+    login_at, seen = session.get("_login_at"), session.get("_seen")
+    if session.get("_sv") != row["session_version"] or not isinstance(login_at, (int, float)) \
+            or not isinstance(seen, (int, float)):
+        return False
+    if now - login_at > config["SESSION_ABSOLUTE_SECONDS"] or now - seen > config["SESSION_IDLE_SECONDS"]:
+        return False
+    if now - seen > 60:  # rewriting the cookie on every request would be needless churn
+        session["_seen"] = now
+    return True
+
+
+def end_sessions(db, user_id):
+    """End every session and device token of a user: bump the session version, revoke API tokens."""
+    with transaction(db):
+        db.execute("update users set session_version = session_version + 1 where id = ?", [user_id])
+        db.execute("update api_tokens set revoked = 1 where revoked = 0 and user_id = ?", [user_id])
+
+
+def set_password(db, user_id, password):
+    """Change a user's password and end all their sessions. Raises ValueError when too short."""
+    if len(password) < 8:
+        raise ValueError("password must have at least 8 characters")
+    with transaction(db):
+        db.execute("update users set password_hash = ? where id = ?", [generate_password_hash(password), user_id])
+    end_sessions(db, user_id)
 
 
 def role_required(*roles):
@@ -105,52 +161,84 @@ def _now():
     return datetime.now(timezone.utc)
 
 
-def _locked(db, username):
-    """Whether too many recent failures lock this username out."""
+def wait_seconds(db, username, ip):
+    """Seconds this address must still wait before trying this username again (0: may try)."""
     since = (_now() - LOCKOUT).isoformat(timespec="seconds")
-    count = db.execute("select count(*) from login_failures where username = ? and at >= ?",
-                       [username, since]).fetchone()[0]
-    return count >= MAX_FAILURES
+    count, last = db.execute(
+        "select count(*), max(at) from login_failures where username = ? and ip is ? and at >= ?",
+        [username, ip, since]).fetchone()
+    if count < MAX_FAILURES:
+        return 0
+    delay = min(FIRST_DELAY * 2 ** (count - MAX_FAILURES), LOCKOUT.total_seconds())
+    elapsed = (_now() - datetime.fromisoformat(last)).total_seconds()
+    return max(0, int(delay - elapsed + 0.999))
+
+
+def unlock(db, username):
+    """Forget every recorded login failure of a username (an admin's unlock); return how many."""
+    with transaction(db):
+        return db.execute("delete from login_failures where username = ?", [username]).rowcount
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Log in; five failures in 15 minutes lock the username for 15 minutes."""
-    error = None
+    """Log in; repeated failures from one address make that address wait longer and longer."""
+    error, wait = None, 0
     if request.method == "POST":
         db = get_db()
-        username = request.form.get("username", "").strip()
+        username = request.form.get("username", "").strip()[:150]
         password = request.form.get("password", "")
         rows = list(db.query("select * from users where username = ?", [username]))
-        if _locked(db, username):
+        # Always one hash check, against a dummy for unknown users: equal work, equal time.
+        matches = check_password_hash(rows[0]["password_hash"] if rows else _DUMMY_HASH, password)
+        wait = wait_seconds(db, username, request.remote_addr)
+        if wait:
             error = "locked"
-        elif rows and rows[0]["active"] and check_password_hash(rows[0]["password_hash"], password):
+        elif rows and rows[0]["active"] and matches:
             with transaction(db):
-                db.execute("delete from login_failures where username = ?", [username])
+                db.execute("delete from login_failures where username = ? and ip is ?",
+                           [username, request.remote_addr])
             session.clear()
             session.permanent = True
+            now = time.time()
+            session.update(_sv=rows[0]["session_version"], _login_at=now, _seen=now)
             login_user(User(rows[0]))
             audit.log(db, "login", username)
-            return redirect(_safe_next(request.args.get("next")) or url_for("auth.home"))
+            return redirect(safe_next(request.args.get("next")) or url_for("auth.home"))
         else:
             with transaction(db):
                 db.execute("insert into login_failures (username, at, ip) values (?, ?, ?)",
-                           [username, _now().isoformat(timespec="seconds"), request.remote_addr])
+                           [username, _now().isoformat(timespec="microseconds"), request.remote_addr])
             audit.log(db, "login_failed", username)
             error = "invalid"
-    return render_template("auth/login.html", error=error), (401 if error else 200)
+    headers = {"Retry-After": str(wait)} if wait else {}
+    return render_template("auth/login.html", error=error, wait=wait), (401 if error else 200), headers
 
 
-def _safe_next(target):
-    """Only follow a `next` that stays on this site."""
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return None
+def safe_next(target):
+    """A `next` target only when it is a path on this site, control characters removed first.
+
+    Browsers drop tabs and newlines inside URLs, so "/<TAB>/evil.example" would become
+    "//evil.example" (another host) in the browser; they also read a backslash as a slash.
+    """
+    if not target:
+        return None
+    target = "".join(ch for ch in target if unicodedata.category(ch)[0] != "C")
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
 
 
 @bp.post("/logout")
 def logout():
-    """Log out and forget the session."""
+    """Log out: end this user's sessions and submit tokens everywhere, and forget this one."""
+    if current_user.is_authenticated:
+        db = get_db()
+        end_sessions(db, current_user.id)
+        audit.log(db, "logout", current_user.username)
     logout_user()
     session.clear()
     flash("已退出登录。")
@@ -185,6 +273,26 @@ def create_user_command(username, role, display_name, personal_data):
     click.echo(f"Created {role} '{username}' (id {user_id}).")
 
 
+@users_cli.command("set-password")
+@click.argument("username")
+def set_password_command(username):
+    """Change USERNAME's password (prompted, or read from stdin) and end all their sessions."""
+    db = get_db()
+    row = db.execute("select id from users where username = ?", [username]).fetchone()
+    if row is None:
+        raise click.ClickException(f"no user '{username}'")
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    try:
+        set_password(db, row[0], password)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    audit.log(db, "password_changed", username, user="cli")
+    click.echo(f"Password of '{username}' changed; every session of theirs has ended.")
+
+
 # Back-office menu entries: (endpoint, label, roles), added with add_nav().
 NAV = []
 
@@ -214,7 +322,10 @@ def create_schema(db):
 
 def init_app(app):
     """Set up Flask-Login, the default-deny hook, the blueprint and the CLI."""
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=8))
+    app.config.setdefault("SESSION_ABSOLUTE_SECONDS", SESSION_ABSOLUTE_SECONDS)
+    app.config.setdefault("SESSION_IDLE_SECONDS", SESSION_IDLE_SECONDS)
+    # Not setdefault: Flask always sets this key (31 days), so setdefault did nothing.
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(seconds=int(app.config["SESSION_ABSOLUTE_SECONDS"]))
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "请先登录。"

@@ -74,11 +74,16 @@ def create_link(db, questionnaire_id, channel, site_id=None, household_id=None, 
     return code
 
 
+@bp.app_template_global("base_url")
+def base_url():
+    """The site's address for absolute links: BASE_URL; without it (development only,
+    PRODUCTION requires it) this request's host, which TRUSTED_HOSTS checks when set."""
+    return (current_app.config.get("BASE_URL") or request.url_root).rstrip("/")
+
+
 def absolute_url(endpoint, **values):
-    """An absolute URL for QR codes: FLASK_BASE_URL when set, else this request's host."""
-    path = url_for(endpoint, **values)
-    base = current_app.config.get("BASE_URL") or request.url_root
-    return base.rstrip("/") + path
+    """An absolute URL for QR codes and printed pages, never built from a forged Host."""
+    return base_url() + url_for(endpoint, **values)
 
 
 def qr_png(data, box_size=10):

@@ -141,3 +141,10 @@ def _recheck_indicator_systems(db):
         except IndicatorSystemError as exc:
             db.execute("update indicator_systems set set_aside_note = ? where id = ?",
                        [f"升级复核未通过，已搁置（未删除）：{str(exc)[:500]}", system_id])
+
+
+@migration(3, "session control")
+def _session_control(db):
+    """A per-user session version (bumped to end every session) and failures indexed by address."""
+    db.execute("alter table users add column session_version integer not null default 0")
+    db.execute("create index if not exists login_failures_username_ip_at on login_failures (username, ip, at)")

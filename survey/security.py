@@ -9,6 +9,16 @@ Cookies: the session and remember-me cookies are HttpOnly and SameSite=Lax alway
 Secure when `BASE_URL` (env FLASK_BASE_URL) starts with https:// or `PRODUCTION` is on
 (gunicorn.conf.py turns it on). In production the development SECRET_KEY is refused.
 
+Hosts and absolute links: links never come from the request's Host header. Absolute
+URLs (QR codes, the printable report, the OpenAPI document) are built from `BASE_URL`
+(env FLASK_BASE_URL), which PRODUCTION requires at start-up; Flask's TRUSTED_HOSTS
+defaults to BASE_URL's host plus the loopback names (a monitor probing 127.0.0.1), so
+any other Host header gets 400. Behind TRUSTED_PROXIES, X-Forwarded-For and
+X-Forwarded-Proto are honoured, X-Forwarded-Host only with FORWARDED_HOST on.
+
+Caching: every response but static files carries `Cache-Control: no-store`, so no
+shared or browser cache keeps a page or export with personal data or answers.
+
 Rate limits (Flask-Limiter) cap the public submission endpoints and the login per
 client address. They are abuse ceilings, not throttles: many elders at one community
 centre share one address behind the centre's router, so the defaults are generous.
@@ -44,6 +54,7 @@ import os
 import sqlite3
 import threading
 import time
+from urllib.parse import urlsplit
 
 from flask import current_app, request
 from flask_limiter import Limiter
@@ -185,6 +196,14 @@ def _configure(app):
     if config.get("PRODUCTION") and config.get("SECRET_KEY") in (None, "", DEV_SECRET_KEY):
         raise InsecureConfigError("PRODUCTION is on but SECRET_KEY is the development key: "
                                   "set FLASK_SECRET_KEY to a long random value")
+    if config.get("PRODUCTION") and not config.get("BASE_URL"):
+        raise InsecureConfigError("PRODUCTION is on but BASE_URL is not set: set FLASK_BASE_URL to the"
+                                  " public address (e.g. https://survey.example.cn); links are built from it")
+    base = urlsplit(str(config.get("BASE_URL") or ""))
+    if config.get("BASE_URL") and (base.scheme not in ("http", "https") or not base.hostname):
+        raise InsecureConfigError(f"BASE_URL '{config['BASE_URL']}' is not an http(s)://host address")
+    if config.get("TRUSTED_HOSTS") is None and base.hostname:
+        config["TRUSTED_HOSTS"] = [base.hostname, "localhost", "127.0.0.1", "::1"]
     secure = _secure_cookies_wanted(config)
     for prefix in ("SESSION_COOKIE_", "REMEMBER_COOKIE_"):
         # Flask's defaults are Secure off and SameSite None: only ever tighten them.
@@ -199,12 +218,15 @@ def _configure(app):
     if not config.get("RATELIMIT_STORAGE_URI"):
         config["RATELIMIT_STORAGE_URI"] = "sqlite:///" + os.path.abspath(config["DATABASE"]) + ".ratelimits"
     config.setdefault("TRUSTED_PROXIES", 0)
+    config.setdefault("FORWARDED_HOST", False)
 
 
 def _add_headers(response):
     """after_request: the security headers, on every response."""
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
+    if request.endpoint != "static":
+        response.headers.setdefault("Cache-Control", "no-store")
     if request.is_secure or current_app.config.get("PRODUCTION"):
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response
@@ -247,7 +269,8 @@ def init_app(app):
     _configure(app)
     if app.config["TRUSTED_PROXIES"]:
         hops = int(app.config["TRUSTED_PROXIES"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops,
+                                x_host=hops if app.config["FORWARDED_HOST"] else 0)
     app.after_request(_add_headers)
     limiter = Limiter(key_func=get_remote_address, app=app)
     app.extensions["survey_limiter"] = limiter

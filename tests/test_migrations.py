@@ -114,3 +114,20 @@ def test_stored_systems_are_rechecked_and_a_bomb_is_set_aside(release_1_db, tmp_
         assert "已搁置" in response.text
     assert client.get("/scores/1").status_code == 200
     assert time.process_time() - started < 5
+
+
+def test_release_1_users_get_a_session_version_and_can_still_log_in(release_1_db):
+    """Migration 3: every existing user starts at session version 0 and keeps their password."""
+    from conftest import csrf_token
+
+    from survey.demo import DEMO_PASSWORD
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "t", "DATABASE": release_1_db})
+    db = connect(release_1_db)
+    assert {row[0] for row in db.execute("select session_version from users")} == {0}
+    client = app.test_client()
+    page = client.get("/login")
+    response = client.post("/login", data={"csrf_token": csrf_token(page.text), "username": "staff",
+                                           "password": DEMO_PASSWORD})
+    assert response.status_code == 302
+    assert client.get("/field/").status_code == 200

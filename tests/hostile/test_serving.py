@@ -60,7 +60,8 @@ def test_production_refuses_the_development_secret_key(tmp_path):
     with pytest.raises(security.InsecureConfigError):
         create_app({"PRODUCTION": True, "SECRET_KEY": security.DEV_SECRET_KEY,
                     "DATABASE": str(tmp_path / "p.sqlite")})
-    app = create_app({"PRODUCTION": True, "SECRET_KEY": "a-real-secret", "DATABASE": str(tmp_path / "p.sqlite")})
+    app = create_app({"PRODUCTION": True, "SECRET_KEY": "a-real-secret", "BASE_URL": "https://survey.example.cn",
+                      "DATABASE": str(tmp_path / "p.sqlite")})
     assert app.config["SESSION_COOKIE_SECURE"] and app.config["REMEMBER_COOKIE_SECURE"]
 
 
