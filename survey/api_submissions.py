@@ -38,22 +38,23 @@ Authentication, and why the offline queue cannot lose a form:
 """
 
 import hashlib
+import json
 import sqlite3
 from datetime import timedelta
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, has_app_context, jsonify, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from survey import auth, questionnaires, responses
+from survey import auth, questionnaires, responses, submission_schema
 from survey.db import get_db, transaction
 
 bp = Blueprint("api_submissions", __name__)
 TOKEN_SALT = "field-submit"
 DEFAULT_TOKEN_MAX_AGE = int(timedelta(days=30).total_seconds())
 SUBMIT_ROLES = ("staff", "admin")
-OUTCOMES = {
+OUTCOMES = {  # the same codes as submission_schema.OUTCOMES
     "completed": "完成访问", "not_home": "不在家", "refused": "拒访", "unreachable": "无法联系",
     "deceased": "已故", "moved": "迁出",
 }
@@ -119,48 +120,31 @@ def load_token_user():
     return None
 
 
-def _int_or_none(meta, key):
-    """An integer meta value, None when absent; BadSubmission otherwise."""
-    value = meta.get(key)
-    if value in (None, ""):
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
-        raise BadSubmission(key, "must be a whole number")
-    return int(value)
-
-
 def check_payload(db, payload, user):
-    """Check a submission body; return (questionnaire, id, answers, meta, outcome, note)."""
+    """Check a submission body; return (questionnaire, id, clean answers, meta, outcome, note).
+
+    The shape is survey.submission_schema's (shared with the staff form and the tests);
+    what needs the database (questionnaire, roster, hidden questions) is checked here.
+    """
     if not isinstance(payload, dict):
         raise BadSubmission("body", "a JSON object is required")
-    unknown = set(payload) - {"id", "questionnaire", "answers", "meta"}
-    if unknown:
-        raise BadSubmission(sorted(unknown)[0], "unknown field")
-    submission_id = payload.get("id")
-    if not isinstance(submission_id, str) or not responses.SUBMISSION_ID.match(submission_id):
-        raise BadSubmission("id", "a submission id of 8-64 letters, digits or dashes is required")
-    questionnaire_id = payload.get("questionnaire")
-    if not isinstance(questionnaire_id, str):
-        raise BadSubmission("questionnaire", "a questionnaire id is required")
     try:
-        questionnaire = questionnaires.get(db, questionnaire_id)
+        start = current_app.config.get("EVALUATION_START") if has_app_context() else None
+        payload = submission_schema.check(payload, start)
+    except submission_schema.SchemaError as exc:
+        raise BadSubmission(exc.field, exc.message) from None
+    submission_id = payload["id"]
+    try:
+        questionnaire = questionnaires.get(db, payload["questionnaire"])
     except questionnaires.UnknownQuestionnaire:
-        raise BadSubmission("questionnaire", f"no questionnaire '{questionnaire_id}'") from None
-    answers = payload.get("answers", {})
-    meta = dict(payload.get("meta") or {})
-    if not isinstance(answers, dict):
-        raise BadSubmission("answers", "must be an object of question id -> answer")
-    if not isinstance(payload.get("meta") or {}, dict):
-        raise BadSubmission("meta", "must be an object")
+        raise BadSubmission("questionnaire", f"no questionnaire '{payload['questionnaire']}'") from None
+    answers = payload.get("answers") or {}
+    meta = {key: value for key, value in (payload.get("meta") or {}).items() if value is not None}
     outcome = meta.pop("outcome", None) or "completed"
-    note = meta.pop("note", None)
-    if outcome not in OUTCOMES:
-        raise BadSubmission("outcome", f"must be one of {sorted(OUTCOMES)}")
-    if note is not None and (not isinstance(note, str) or len(note) > 500):
-        raise BadSubmission("note", "text of at most 500 characters")
+    note = meta.pop("note", None) or None
     for key in ("household_id", "site_id", "consent", "living_alone"):
-        if key in meta:
-            meta[key] = _int_or_none(meta, key)
+        if key in meta:  # the schema allows only ASCII digits here
+            meta[key] = int(meta[key])
     meta["staff_user_id"] = user.id
     if meta.get("link_code") and db.execute("select 1 from links where code = ?",
                                             [meta["link_code"]]).fetchone() is None:
@@ -177,31 +161,92 @@ def check_payload(db, payload, user):
     if outcome != "completed":
         if not staff_visit or meta.get("household_id") is None:
             raise BadSubmission("outcome", "an outcome without interview needs a household and channel door or phone")
-        if answers:
+        if any(value not in (None, "", []) for value in answers.values()):
             raise BadSubmission("answers", f"no answers can go with outcome '{outcome}'")
-    elif staff_visit and meta.get("consent") != 1:
+        return questionnaire, submission_id, {}, meta, outcome, note
+    if staff_visit and meta.get("consent") != 1:
         raise BadSubmission("consent", "知情同意 is required before answers are recorded")
-    return questionnaire, submission_id, answers, meta, outcome, note
+    try:
+        clean = questionnaire.clean_answers(answers)
+    except questionnaires.AnswerError as exc:
+        raise BadSubmission(exc.question_id, exc.message) from None
+    for question in questionnaire.questions:
+        given = answers.get(question["id"])
+        if given not in (None, "", []) and question["id"] not in clean \
+                and not questionnaire.is_visible(question, clean):
+            # The form never showed it for these answers: storing it silently dropped would lose
+            # what the client meant, storing it would count an answer nobody was asked for.
+            raise BadSubmission(question["id"], "this question is not asked with these answers (show_if)")
+    return questionnaire, submission_id, clean, meta, outcome, note
+
+
+def _as_lists(answers):
+    """Answers as {question id: sorted list of strings}, for comparing two versions."""
+    return {qid: sorted(str(v) for v in (value if isinstance(value, list) else [value]))
+            for qid, value in answers.items()}
+
+
+def keep_conflict(db, payload, user, kind):
+    """Keep a submission that reused an id with other content, for an evaluator; return its id."""
+    text = json.dumps(payload, ensure_ascii=False, sort_keys=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    with transaction(db):
+        db.execute(
+            "insert into submission_conflicts (submission_id, questionnaire_id, kind, payload, payload_hash,"
+            " staff_user_id, received_at) values (?, ?, ?, ?, ?, ?, ?)"
+            " on conflict(submission_id, payload_hash) do nothing",
+            [payload["id"], payload.get("questionnaire"), kind, text, digest, user.id, responses.now_iso()])
+        return db.execute("select id from submission_conflicts where submission_id = ? and payload_hash = ?",
+                          [payload["id"], digest]).fetchone()[0]
+
+
+def _conflict(db, payload, user, kind, why):
+    """Keep the second version and refuse it with 409 (never drop it, never overwrite the first)."""
+    conflict_id = keep_conflict(db, payload, user, kind)
+    error = BadSubmission("id", f"{why}; this version is kept for review (conflict #{conflict_id})", status=409)
+    error.conflict_id = conflict_id
+    raise error
 
 
 def store(db, payload, user):
-    """Store one submission; return (body, created). Raises BadSubmission."""
-    questionnaire, submission_id, answers, meta, outcome, note = check_payload(db, payload, user)
+    """Store one submission; return (body, created). Raises BadSubmission (409 for a conflict).
+
+    The same id with the same content is a retry (200, nothing written); the same id with
+    other answers, another outcome, or as a visit after an interview (or the reverse) is a
+    conflict: 409, and the new version is kept in submission_conflicts.
+    """
+    questionnaire, submission_id, clean, meta, outcome, note = check_payload(db, payload, user)
+    visit = db.execute("select outcome, household_id from visits where submission_id = ?",
+                       [submission_id]).fetchone()
+    existing = responses.find(db, submission_id)
     if outcome != "completed":
-        return _store_visit(db, questionnaire.id, submission_id, meta, outcome, note, None)
+        if existing is not None:
+            _conflict(db, payload, user, "visit", "this id was already recorded as an interview")
+        body, created = _store_visit(db, questionnaire.id, submission_id, meta, outcome, note, None)
+        if not created and (visit := db.execute("select outcome, household_id from visits where submission_id = ?",
+                                                [submission_id]).fetchone()) != (outcome, meta["household_id"]):
+            _conflict(db, payload, user, "visit", f"this id was already recorded as a visit ({visit[0]})")
+        return body, created
+    if visit is not None and visit[0] != "completed":
+        _conflict(db, payload, user, "response", f"this id was already recorded as a visit without interview"
+                                                  f" ({visit[0]})")
     try:
-        response_id, created = responses.record(db, questionnaire, submission_id, answers, meta)
+        response_id, created = responses.record(db, questionnaire, submission_id, clean, meta)
     except responses.HouseholdAnswered as exc:
         raise BadSubmission(exc.field, exc.message, status=409) from None
     except responses.SubmissionError as exc:
         raise BadSubmission(exc.field, exc.message) from None
     except sqlite3.IntegrityError:
         # The unique (questionnaire, household) index: this household answered already.
-        existing = responses.find(db, submission_id)
-        if existing is None:
+        response_id = responses.find(db, submission_id)
+        if response_id is None:
             raise BadSubmission("household_id", "this household already answered this questionnaire",
                                 status=409) from None
-        response_id, created = existing, False
+        created = False
+    if not created:
+        stored = db.execute("select questionnaire_id from responses where id = ?", [response_id]).fetchone()[0]
+        if stored != questionnaire.id or _as_lists(responses.answers_of(db, response_id)) != _as_lists(clean):
+            _conflict(db, payload, user, "response", "this id was already stored with other answers")
     if meta.get("channel") in STAFF_CHANNELS and meta.get("household_id") is not None:
         _store_visit(db, questionnaire.id, submission_id, meta, outcome, note, response_id)
     return {"id": submission_id, "kind": "response", "response_id": response_id}, created
@@ -238,13 +283,22 @@ def submit():
         user = current_user
     if user.role not in SUBMIT_ROLES:
         return jsonify(error="only staff may submit", field="Authorization"), 403
-    payload = request.get_json(silent=True)
     db = get_db()
     try:
+        payload = submission_schema.parse_body(request.get_data(cache=False))
         body, created = store(db, payload, user)
+    except submission_schema.SchemaError as exc:
+        return jsonify(error=exc.message, field=exc.field), 400
     except BadSubmission as exc:
-        return jsonify(error=exc.message, field=exc.field), exc.status
+        extra = {"conflict_id": exc.conflict_id} if getattr(exc, "conflict_id", None) else {}
+        return jsonify(error=exc.message, field=exc.field, **extra), exc.status
     return jsonify(body), (201 if created else 200)
+
+
+@bp.get("/api/submissions/schema.json")
+def schema_document():
+    """The JSON Schema of a submission body (public: a shape, no data), for clients and tests."""
+    return jsonify(submission_schema.SCHEMA)
 
 
 def init_app(app):

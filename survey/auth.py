@@ -51,7 +51,7 @@ PUBLIC_ENDPOINTS = {
     "respond.start_generic", "respond.start_tracked", "respond.start", "respond.question",
     "respond.summary", "respond.submit", "respond.done",
     "links.generic_qr", "links.tracked_qr", "links.poster",
-    "api.openapi",
+    "api.openapi", "api_submissions.schema_document",
 }
 
 

@@ -148,3 +148,16 @@ def _session_control(db):
     """A per-user session version (bumped to end every session) and failures indexed by address."""
     db.execute("alter table users add column session_version integer not null default 0")
     db.execute("create index if not exists login_failures_username_ip_at on login_failures (username, ip, at)")
+
+
+@migration(3, "submission conflicts")
+def _submission_conflicts(db):
+    """Submissions that reused an id with other content, kept for an evaluator to decide."""
+    db.execute(
+        "create table submission_conflicts ("
+        " id integer primary key, submission_id text not null, questionnaire_id text,"
+        " kind text not null, payload text not null, payload_hash text not null,"
+        " staff_user_id integer references users(id), received_at text not null,"
+        " status text not null default 'pending', decided_by text, decided_at text,"
+        " unique (submission_id, payload_hash))"
+    )

@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 from survey.db import transaction
 from survey.questionnaires import AnswerError
 
-SUBMISSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{7,63}$")
+# \Z, not $: "$" also matches before a trailing newline, which let "id\n" through.
+SUBMISSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{7,63}\Z")
 RESPONDENT_TYPES = {"self", "proxy", "assisted", "public"}
 CHANNELS = {"qr", "poster", "flyer", "door", "phone", "wechat", "paper", "import", "api", "household"}
 META_FIELDS = (

@@ -122,9 +122,10 @@ def test_release_1_users_get_a_session_version_and_can_still_log_in(release_1_db
 
     from survey.demo import DEMO_PASSWORD
 
-    app = create_app({"TESTING": True, "SECRET_KEY": "t", "DATABASE": release_1_db})
     db = connect(release_1_db)
+    migrations.upgrade(db)  # no backup: create_app's would share instance/backups with other tests
     assert {row[0] for row in db.execute("select session_version from users")} == {0}
+    app = create_app({"TESTING": True, "SECRET_KEY": "t", "DATABASE": release_1_db})
     client = app.test_client()
     page = client.get("/login")
     response = client.post("/login", data={"csrf_token": csrf_token(page.text), "username": "staff",
