@@ -16,10 +16,11 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/activate
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@ $(VENV)/.app-installed
 
-# Chromium (browser tests) and Noto CJK (Chinese in charts), from Debian's packages.
+# Chromium (browser tests), Noto CJK (Chinese in charts) and nginx (the reverse proxy in
+# front of gunicorn, tests/hostile/test_slow_clients.py), from Debian's packages.
 system-deps:
-	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk; \
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || [ ! -x /usr/sbin/nginx ]; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk nginx; \
 	fi
 
 run: $(VENV)/.app-installed

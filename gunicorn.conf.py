@@ -24,12 +24,21 @@ Choices, for a 2-core machine with one SQLite file:
   unless FLASK_PRODUCTION is already set in the environment (benchmarks over plain
   HTTP on 127.0.0.1 set it to false).
 - Rate-limit counters are shared by all workers through SQLite (survey/security.py).
+- Workers die with their master (post_fork below): after a SIGKILL of the master,
+  orphaned workers kept the listening port, busy with a slow request, and the service
+  could not start again. The systemd unit in docs/OPERATIONS.md also kills the whole
+  control group and restarts in seconds.
+- Slow clients: run nginx in front (deploy/nginx-survey.conf); it reads whole requests
+  before gunicorn's threads see them.
 - Database connections stay open for a thread's lifetime (survey/db.py), so the WAL
   is never checkpointed and deleted by a "last connection closed" inside a request.
 """
 
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
 
 os.environ.setdefault("FLASK_PRODUCTION", "true")
 
@@ -50,3 +59,17 @@ loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def post_fork(server, worker):
+    """Ask Linux to SIGKILL this worker when the master dies, so no orphan keeps the port."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        server.log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %s", ctypes.get_errno())
+    elif os.getppid() != server.pid:  # the master died between fork and prctl
+        os._exit(1)
