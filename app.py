@@ -60,10 +60,11 @@ def create_app(test_config=None):
     from survey import scores
 
     scores.init_app(app)
-    from survey import admin, api_submissions, fieldwork
+    from survey import admin, api_submissions, conflicts, fieldwork
 
     fieldwork.init_app(app)
     api_submissions.init_app(app)
+    conflicts.init_app(app)
     admin.init_app(app)
 
     @app.get("/health")

@@ -242,3 +242,52 @@ def test_fuzz_any_value_anywhere_is_stored_cleanly_or_refused_with_a_field(
         db.execute("delete from visits")
         db.execute("delete from responses")
         db.conn.commit()
+
+
+def _conflicting(client, headers, households):
+    """Store a response, then replay its id with overall 1; return the first payload."""
+    first = elder_payload(households["A001"])
+    assert post(client, headers, first).status_code == 201
+    second = copy.deepcopy(first)
+    second["answers"]["overall"] = "1"
+    assert post(client, headers, second).status_code == 409
+    return first
+
+
+def test_an_evaluator_uses_the_second_version(app, client, households, auth_headers, db):
+    from conftest import csrf_token
+    _conflicting(client, auth_headers, households)
+    reviewer = app.test_client()
+    page = reviewer.get("/login")
+    reviewer.post("/login", data={"csrf_token": csrf_token(page.text), "username": "evaluator",
+                                  "password": "correct-horse-battery"})
+    page = reviewer.get("/conflicts/")
+    assert page.status_code == 200 and "采用第二份" in page.text and 'class="differs"' in page.text
+    conflict_id = db.execute("select id from submission_conflicts").fetchone()[0]
+    response = reviewer.post(f"/conflicts/{conflict_id}", data={"csrf_token": csrf_token(page.text),
+                                                              "decision": "used_second"})
+    assert response.status_code == 302
+    assert db.execute("select value from answers where question_id = 'overall'").fetchone()[0] == "1"
+    assert db.execute("select status, decided_by from submission_conflicts").fetchone() == ("used_second", "evaluator")
+    assert stored(db)[0] == 1
+    again = reviewer.post(f"/conflicts/{conflict_id}", data={"csrf_token": csrf_token(page.text),
+                                                           "decision": "kept_first"})
+    assert again.status_code == 302
+    assert db.execute("select status from submission_conflicts").fetchone()[0] == "used_second"
+
+
+def test_keeping_the_first_changes_no_answer_and_staff_cannot_decide(app, client, households, auth_headers, db):
+    from conftest import csrf_token
+    _conflicting(client, auth_headers, households)
+    conflict_id = db.execute("select id from submission_conflicts").fetchone()[0]
+    staff = app.test_client()
+    page = staff.get("/login")
+    staff.post("/login", data={"csrf_token": csrf_token(page.text), "username": "staff",
+                               "password": "correct-horse-battery"})
+    assert staff.get("/conflicts/").status_code == 403
+    with app.app_context():
+        from survey import conflicts
+        from survey.db import get_db
+        conflicts.decide(get_db(), conflict_id, "kept_first", "evaluator")
+    assert db.execute("select value from answers where question_id = 'overall'").fetchone()[0] == "5"
+    assert db.execute("select status from submission_conflicts").fetchone()[0] == "kept_first"
