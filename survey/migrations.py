@@ -150,7 +150,7 @@ def _session_control(db):
     db.execute("create index if not exists login_failures_username_ip_at on login_failures (username, ip, at)")
 
 
-@migration(3, "submission conflicts")
+@migration(4, "submission conflicts")
 def _submission_conflicts(db):
     """Submissions that reused an id with other content, kept for an evaluator to decide."""
     db.execute(
