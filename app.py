@@ -69,8 +69,10 @@ def create_app(test_config=None):
 
     @app.get("/health")
     def health():
-        """Liveness and database check for load balancers and monitors."""
-        db.get_db().execute("select 1").fetchone()
+        """Readiness for load balancers and monitors: 200 only if the database can be written."""
+        reason = db.readiness()
+        if reason:
+            return {"status": "unavailable", "reason": reason}, 503, {"Retry-After": "15"}
         return {"status": "ok"}
 
     @app.context_processor
@@ -78,8 +80,9 @@ def create_app(test_config=None):
         """Templates need the locale for `lang` attributes and localised YAML texts."""
         return {"lang": i18n.short_locale(), "html_lang": i18n.html_lang(), "request": request}
 
-    from survey import backup, security
+    from survey import backup, errors, security
 
     backup.init_app(app)
     security.init_app(app)  # last: it rate-limits views registered above
+    errors.init_app(app)  # after security: its calm 429 page replaces security's plain text
     return app

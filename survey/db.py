@@ -18,12 +18,50 @@ def connect(path):
     WAL lets the respondent pages read while a submission writes; synchronous=FULL
     makes an acknowledged commit survive a power cut or a SIGKILL of the server.
     """
-    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                           check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
     return sqlite_utils.Database(conn)
+
+
+# Below gunicorn's 30 s worker timeout, so a writer stuck behind a wedged lock gets
+# "database is locked" (a calm 503 and a fresh connection) instead of a killed worker.
+BUSY_TIMEOUT_S = 20
+
+# SQLite result codes after which a connection may be stuck in a bad state for good:
+# a connection opened while the files were unwritable stays read-only after they are
+# writable again, and one whose file was replaced keeps writing to the old inode.
+TRANSIENT_ERRORS = ("SQLITE_READONLY", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR",
+                    "SQLITE_CANTOPEN", "SQLITE_FULL", "SQLITE_PROTOCOL")
+
+
+def is_transient(exc):
+    """True if `exc` is an SQLite error that a fresh connection, a moment later, may not hit."""
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    return isinstance(exc, sqlite3.Error) and name.startswith(TRANSIENT_ERRORS)
+
+
+def files_writable(path):
+    """None if the database files at `path` can be opened for writing, else why not.
+
+    SQLite silently opens a file read-only when opening it read-write fails; trying
+    the same open(O_RDWR) is the only way to learn that from Python. It holds for
+    root too (an immutable file or a read-only mount refuse root as well).
+    """
+    for name in (str(path), f"{path}-wal", f"{path}-shm"):
+        try:
+            fd = os.open(name, os.O_RDWR)
+        except FileNotFoundError:
+            if name == str(path):
+                return f"database file {name} is missing"
+        except OSError as exc:
+            return f"database file {name} cannot be opened for writing ({exc.strerror})"
+        else:
+            os.close(fd)
+    return None
 
 
 # One connection per server thread, reused across its requests. Opening and closing a
@@ -31,24 +69,69 @@ def connect(path):
 # to a WAL database closes, SQLite checkpoints the WAL and fsyncs on the request's time.
 _thread = threading.local()
 
+# Bumped by discard_connections(): every thread of this process then reopens its
+# connection at its next request. All of them must go, not only the one that failed:
+# SQLite shares a file's locks and WAL index among the connections of one process.
+_generation = [0]
+
 
 def get_db():
     """Return this request's database: the current thread's connection to it."""
     if "db" not in g:
-        g.db = _thread_connection(current_app.config["DATABASE"])
+        g.db, g.db_shared = _thread_connection(current_app.config["DATABASE"])
     return g.db
 
 
 def _thread_connection(path):
-    """The thread's open connection to `path`, opened (and a stale one closed) when needed."""
+    """The thread's connection to `path` and whether it is kept for later requests.
+
+    A connection is reopened when the path changed or discard_connections() ran. One
+    opened while the files cannot be written is used for this request only, so the
+    first request after the files are writable again gets a writable connection.
+    """
     cached = getattr(_thread, "connection", None)
-    if cached is not None and cached[0] == str(path):
-        return cached[1]
-    if cached is not None:
-        cached[1].conn.close()
+    if cached is not None and cached[0] == str(path) and cached[1] == _generation[0]:
+        return cached[2], True
+    _drop_thread_connection()
     db = connect(path)
-    _thread.connection = (str(path), db)
-    return db
+    if files_writable(path) is not None:
+        return db, False
+    _thread.connection = (str(path), _generation[0], db)
+    return db, True
+
+
+def _drop_thread_connection():
+    """Close this thread's kept connection, if any."""
+    cached = getattr(_thread, "connection", None)
+    _thread.connection = None
+    if cached is not None:
+        try:
+            cached[2].conn.close()
+        except sqlite3.Error:
+            pass  # closing a broken connection may fail; it is gone either way
+
+
+def discard_connections():
+    """Drop this thread's connection and make every other thread reopen its own.
+
+    Called after a transient SQLite error (read-only, locked too long, I/O, file
+    gone): without it a connection SQLite opened read-only stays read-only until a
+    restart, even after the files are writable again.
+    """
+    _generation[0] += 1
+    db = g.pop("db", None) if g else None
+    shared = g.pop("db_shared", True) if g else True
+    if db is not None and not shared:
+        _close_quietly(db)
+    _drop_thread_connection()
+
+
+def _close_quietly(db):
+    """Close a connection that may be broken."""
+    try:
+        db.conn.close()
+    except sqlite3.Error:
+        pass  # already unusable; nothing more to release
 
 
 def release_thread_connection():
@@ -63,8 +146,48 @@ def release_thread_connection():
 def close_db(e=None):
     """End this request's use of the connection; roll back anything left open by an error."""
     db = g.pop("db", None)
-    if db is not None and db.conn.in_transaction:
-        db.conn.rollback()
+    shared = g.pop("db_shared", True)
+    if db is None:
+        return
+    if not shared:
+        _close_quietly(db)
+        return
+    if db.conn.in_transaction:
+        try:
+            db.conn.rollback()
+        except sqlite3.Error:
+            discard_connections()
+
+
+def readiness():
+    """None if this server can write to its database now, else the reason it cannot.
+
+    BEGIN IMMEDIATE alone succeeds on a read-only connection, so the probe writes
+    (a table created and rolled back) and waits at most 2 s for the write lock.
+    """
+    path = current_app.config["DATABASE"]
+    reason = files_writable(path)
+    if reason:
+        return reason
+    db = get_db()
+    conn = db.conn
+    try:
+        conn.execute("PRAGMA busy_timeout=2000")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("CREATE TABLE _health_probe (x)")
+        finally:
+            conn.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        if is_transient(exc):
+            discard_connections()
+        return f"database cannot be written: {exc} ({getattr(exc, 'sqlite_errorname', '')})"
+    finally:
+        try:
+            conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        except sqlite3.Error:
+            pass  # the connection was discarded above
+    return None
 
 
 def init_db(db=None):
