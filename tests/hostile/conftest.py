@@ -79,13 +79,14 @@ class Server:
     """gunicorn (gunicorn.conf.py: gthread) serving the app on a temp database, in its own
     process group so SIGKILL takes master and workers down together, like a crash."""
 
-    def __init__(self, database, workers=2, threads=4, env=None, log=None):
-        """Remember how to start; nothing runs yet."""
+    def __init__(self, database, workers=2, threads=4, env=None, log=None, prefix=()):
+        """Remember how to start; nothing runs yet. `prefix` goes before the command (setpriv ...)."""
         self.database = str(database)
         self.port = free_port()
         self.workers, self.threads = workers, threads
         self.extra_env = env or {}
         self.log = log
+        self.prefix = list(prefix)
         self.process = None
 
     def start(self, timeout=20):
@@ -100,7 +101,7 @@ class Server:
         env.update(self.extra_env)
         output = open(self.log, "ab") if self.log else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")],
+            [*self.prefix, sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")],
             cwd=ROOT, env=env, stdout=output, stderr=output, start_new_session=True)
         if self.log:
             output.close()
