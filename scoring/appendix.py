@@ -8,6 +8,7 @@ export (scoring/ cannot import the survey package, so the survey side imports it
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -23,11 +24,37 @@ RULE_LABELS = {
 }
 
 
+# Characters an XLSX cell (XML 1.0) cannot hold or a spreadsheet shows as garbage: C0
+# controls but tab, newline and carriage return, DEL and C1 controls. openpyxl raises
+# IllegalCharacterError on the C0 ones, so one stored answer with them broke every export.
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Lone UTF-16 surrogates cannot be encoded as UTF-8 at all (CSV and XLSX are UTF-8).
+LONE_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def strip_controls(text: str) -> str:
+    """`text` without control characters (tab and line breaks kept) or lone surrogates."""
+    return LONE_SURROGATES.sub("\ufffd", CONTROL_CHARACTERS.sub("", text))
+
+
 def neutralise(text: Any) -> Any:
-    """Prefix a text that a spreadsheet would run as a formula with a quote; others unchanged."""
-    if isinstance(text, str) and text.startswith(FORMULA_PREFIXES):
+    """Make a text safe for a spreadsheet cell; non-texts are returned unchanged.
+
+    Control characters are removed first (so a hidden one cannot shield a formula),
+    then a text that a spreadsheet would run as a formula gets a leading quote.
+    Idempotent: neutralising twice gives the same cell.
+    """
+    if not isinstance(text, str):
+        return text
+    text = strip_controls(text)
+    if text.startswith(FORMULA_PREFIXES):
         return "'" + text
     return text
+
+
+def safe_row(row: Any) -> list:
+    """A row ready for any CSV or XLSX writer: every text cell neutralised."""
+    return [neutralise(cell) for cell in row]
 
 
 def mismatch_text(reported: Decimal, computed: Decimal) -> str:

@@ -35,7 +35,7 @@ from scoring.statistics import cochran_sample_size
 from survey import audit, quality, questionnaires
 from survey.auth import add_nav, role_required
 from survey.db import get_db
-from survey.importer import export_rows, neutralise
+from survey.importer import export_rows, neutralise, safe_row
 
 bp = Blueprint("evaluate", __name__, url_prefix="/evaluate")
 add_nav("evaluate.dashboard", "调查结果", ["evaluator"])
@@ -531,7 +531,7 @@ def _csv_lines(rows):
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     for row in rows:
-        writer.writerow(row)
+        writer.writerow(safe_row(row))
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
@@ -544,7 +544,7 @@ def _xlsx(rows, sheet):
     workbook = Workbook(write_only=True)
     worksheet = workbook.create_sheet(sheet)
     for row in rows:
-        worksheet.append(row)
+        worksheet.append(safe_row(row))
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

@@ -12,7 +12,7 @@ import uuid
 import click
 from flask.cli import AppGroup
 
-from scoring.appendix import neutralise
+from scoring.appendix import neutralise, safe_row
 from scoring.files import MAX_BYTES, FileRefused, csv_rows, decode_text, read_bytes, table_rows
 from survey import questionnaires, responses
 from survey.db import get_db
@@ -262,7 +262,7 @@ def write_csv(rows, stream):
     stream.write("\ufeff")
     writer = csv.writer(stream)
     for row in rows:
-        writer.writerow(row)
+        writer.writerow(safe_row(row))
 
 
 def write_xlsx(rows, path):
@@ -272,7 +272,7 @@ def write_xlsx(rows, path):
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("responses")
     for row in rows:
-        sheet.append(row)
+        sheet.append(safe_row(row))
     workbook.save(path)
 
 

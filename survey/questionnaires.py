@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from scoring.appendix import strip_controls
 from scoring.files import FileRefused, load_yaml, read_bytes
 from survey.db import transaction
 
@@ -129,7 +130,9 @@ class Questionnaire:
         """
         qid, qtype = question["id"], question["type"]
         values = raw if isinstance(raw, list) else ([] if raw is None else [raw])
-        values = [str(v).strip() for v in values if v is not None and str(v).strip() != ""]
+        # Control characters are never meant (a paste from another app): drop them on the way in.
+        values = [strip_controls(str(v)).strip() for v in values if v is not None]
+        values = [v for v in values if v != ""]
         if not values:
             if question.get("required"):
                 raise AnswerError(qid, "required")

@@ -14,7 +14,7 @@ import re
 from scoring.files import FileRefused, table_rows
 from survey import links
 from survey.db import transaction
-from survey.importer import neutralise
+from survey.importer import neutralise, safe_row
 from survey.responses import now_iso
 
 # Accepted header words per column (Chinese or English, case-insensitive).
@@ -263,7 +263,7 @@ def export_csv(db, can_see_personal_data, site_id=None):
     """The roster export as UTF-8 CSV text with a BOM (Excel opens it correctly)."""
     buffer = io.StringIO()
     buffer.write("\ufeff")
-    csv.writer(buffer).writerows(export_rows(db, can_see_personal_data, site_id))
+    csv.writer(buffer).writerows(safe_row(row) for row in export_rows(db, can_see_personal_data, site_id))
     return buffer.getvalue()
 
 

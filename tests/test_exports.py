@@ -76,3 +76,89 @@ def test_exports_are_audited(hostile, login, db):
     login("evaluator").get("/evaluate/elder-satisfaction/export/responses.csv").get_data()
     actions = [row[0] for row in db.execute("select action from audit_log")]
     assert "export_responses" in actions
+
+
+CONTROLLED = ["a\x01b", "\x02=1+1", "x\x00y\x1fz\x7f", "第一行\n第二行"]
+
+
+@pytest.fixture
+def controlled(db):
+    """Answers holding control characters, stored directly as an older version let them in."""
+    make = Maker(db)
+    ids = []
+    for text in CONTROLLED:
+        response_id = make.add(elder())
+        db.execute("insert into answers (response_id, question_id, value) values (?, 'suggestion', ?)",
+                   [response_id, text])
+        ids.append(response_id)
+    db.conn.commit()
+    return ids
+
+
+CLEANED = ["ab", "'=1+1", "xyz", "第一行\n第二行"]
+
+
+def test_control_characters_never_break_the_xlsx_export(controlled, login):
+    """One answer with \\x01 used to turn the responses XLSX into a 500 (IllegalCharacterError)."""
+    response = login("evaluator").get("/evaluate/elder-satisfaction/export/responses.xlsx")
+    assert response.status_code == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(response.data)).active
+    column = [cell.value for cell in sheet[1]].index("suggestion")
+    assert [row[column].value for row in sheet.iter_rows(min_row=2) if row[column].value] == CLEANED
+
+
+def test_control_characters_are_removed_from_the_csv_export(controlled, login):
+    """The CSV export carries no control characters, and a shielded formula is still quoted."""
+    response = login("evaluator").get("/evaluate/elder-satisfaction/export/responses.csv")
+    assert response.status_code == 200
+    assert suggestions_from_csv(response.get_data(as_text=True)) == CLEANED
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_cli_export_survives_control_characters(controlled, runner, tmp_path, fmt):
+    """`flask responses export` used to stop with a traceback on such an answer."""
+    output = tmp_path / f"out.{fmt}"
+    result = runner.invoke(args=["responses", "export", "elder-satisfaction", "--format", fmt, "-o", str(output)])
+    assert result.exit_code == 0, result.output
+    if fmt == "xlsx":
+        sheet = openpyxl.load_workbook(output).active
+        column = [cell.value for cell in sheet[1]].index("suggestion")
+        cells = [row[column].value for row in sheet.iter_rows(min_row=2) if row[column].value]
+    else:
+        cells = suggestions_from_csv(output.read_text(encoding="utf-8"))
+    assert cells == CLEANED
+
+
+def test_roster_export_strips_control_characters(db, login):
+    """A roster name with a control character exports cleanly (the writer itself makes cells safe)."""
+    from survey import links
+
+    site = links.create_site(db, "S1", "站点\x01一")
+    db.execute("insert into households (site_id, household_no, name, created_at) values (?, '1', ?, '2024-01-01')",
+               [site, "张\x03三"])
+    db.conn.commit()
+    body = login("admin").get("/manage/rosters/export.csv").get_data(as_text=True)
+    assert "站点一" in body, "the site name, cleaned"
+    assert "\x01" not in body and "\x03" not in body
+
+
+def test_neutralise_is_idempotent_and_keeps_line_breaks():
+    """Applying the spreadsheet check twice changes nothing; tabs and newlines inside stay."""
+    from scoring.appendix import neutralise
+
+    for text in CONTROLLED + HOSTILE + ["a\tb", "\ud800x"]:
+        once = neutralise(text)
+        assert neutralise(once) == once
+        assert not any(ord(ch) < 32 and ch not in "\t\n\r" for ch in once)
+    assert neutralise("\ud800x") == "\ufffdx"
+
+
+def test_respondent_form_strips_control_characters(client, respondent, db):
+    """A pasted control character never reaches the database from the public form."""
+    form = respondent("/q/elder-satisfaction")
+    from conftest import ELDER_ANSWERS
+
+    form.answer_all(dict(ELDER_ANSWERS, suggestion="报修\x01很慢\x1b"))
+    assert form.submit().status_code == 302
+    stored = db.execute("select value from answers where question_id = 'suggestion'").fetchall()
+    assert stored == [("报修很慢",)]
