@@ -7,6 +7,7 @@ CLI: `flask --app app responses import <questionnaire-id> FILE.csv` and
 import csv
 import hashlib
 import io
+import sqlite3
 import uuid
 
 import click
@@ -14,7 +15,7 @@ from flask.cli import AppGroup
 
 from scoring.appendix import neutralise, safe_row
 from scoring.files import MAX_BYTES, FileRefused, csv_rows, decode_text, read_bytes, table_rows
-from survey import questionnaires, responses
+from survey import questionnaires, responses, staged_import
 from survey.db import get_db
 
 # Columns besides question ids that a file may carry.
@@ -24,6 +25,7 @@ META_COLUMNS = ("submission_id", "site", "channel", "respondent_type", "submitte
 EXPORT_ONLY_COLUMNS = ("source", "questionnaire_version", "duration_s", "excluded")
 # Not 、: Chinese choice labels contain it (e.g. 海报、宣传单).
 MULTI_SEPARATORS = (";", "；", "|")
+IGNORED_SHOWN = 50  # hidden-question cells listed one by one after an import; the rest counted
 # Words people write on paper forms for yes/no questions (codes 1/0), besides 是/否.
 YESNO_WORDS = {"1": ("是", "知道", "有", "对", "yes", "y", "true", "√"),
                "0": ("否", "不知道", "没有", "无", "不", "不对", "no", "n", "false", "×")}
@@ -89,11 +91,13 @@ def _meta_code(column, value):
     raise responses.SubmissionError(column, f"'{value}' is not one of: {listed}")
 
 
-def parse_rows(db, questionnaire, text, source_name="file"):
+def parse_rows(db, questionnaire, text, source_name="file", ignored=None):
     """Check every row of a CSV text; return [(clean, row)] or raise naming row and column.
 
     Row numbers are the file's line numbers (the header is line 1), as a person
-    looking at the file in a spreadsheet sees them.
+    looking at the file in a spreadsheet sees them. Cells answering a question that
+    earlier answers hide are not stored; with a list `ignored`, (line, column, cell)
+    of each is appended to it so the import can say so.
     """
     rows = _guarded(csv_rows(text), source_name)
     try:
@@ -125,6 +129,8 @@ def parse_rows(db, questionnaire, text, source_name="file"):
         except (responses.SubmissionError, questionnaires.AnswerError) as exc:
             field = getattr(exc, "field", None) or getattr(exc, "question_id", "?")
             raise FileImportError(f"{source_name}: line {line}, column '{field}': {exc.message}") from None
+        if ignored is not None:
+            ignored.extend(_hidden_cells(questionnaire, raw, items[-1][0], line))
         submission_id = items[-1][1]["submission_id"]
         if submission_id in seen_ids:
             raise FileImportError(f"{source_name}: line {line}, column 'submission_id': repeated in the file")
@@ -132,6 +138,13 @@ def parse_rows(db, questionnaire, text, source_name="file"):
     if not items:
         raise FileImportError(f"{source_name}: no rows to import")
     return items
+
+
+def _hidden_cells(questionnaire, raw, clean, line):
+    """(line, column, cell) of the filled cells of `raw` that were not stored: their
+    questions are hidden by the row's other answers (show_if)."""
+    return [(line, q["id"], raw[q["id"]]) for q in questionnaire.questions
+            if raw.get(q["id"], "").strip() and not questionnaire.is_visible(q, clean)]
 
 
 def _guarded(rows, source_name):
@@ -196,13 +209,18 @@ def read_table_text(path):
         raise FileImportError(f"{source}: {exc}") from None
 
 
-def import_csv(db, questionnaire_id, text, source_name="file"):
-    """Import a whole CSV text in one transaction; return how many responses were stored."""
+def import_csv(db, questionnaire_id, text, source_name="file", ignored=None, stats=None):
+    """Import a whole CSV text, all rows or none; return how many responses were stored.
+
+    Every row is checked before anything is written; the rows are then committed in
+    short steps (survey.staged_import) so live submissions never wait long for the
+    lock. `ignored`: see parse_rows; `stats`: see staged_import.commit.
+    """
     try:
         questionnaire = questionnaires.get(db, questionnaire_id)
     except questionnaires.UnknownQuestionnaire:
         raise FileImportError(f"no questionnaire '{questionnaire_id}'") from None
-    items = parse_rows(db, questionnaire, text, source_name)
+    items = parse_rows(db, questionnaire, text, source_name, ignored)
     ids = [row["submission_id"] for _clean, row in items]
     placeholders = ",".join("?" for _ in ids)
     already = db.execute(
@@ -212,8 +230,13 @@ def import_csv(db, questionnaire_id, text, source_name="file"):
         line = ids.index(already[0]) + 2
         raise FileImportError(f"{source_name}: line {line}, column 'submission_id': already imported "
                            f"({already[0]}); nothing was imported")
-    responses.record_many(db, items)
-    return len(items)
+    try:
+        return staged_import.commit(db, questionnaire.id, items, source_name, stats=stats)
+    except sqlite3.IntegrityError as exc:
+        # A live submission took one of the ids after the check above.
+        line = getattr(exc, "failed_at", 0) + 2
+        raise FileImportError(f"{source_name}: line {line}, column 'submission_id': already stored "
+                              f"({exc}); nothing was imported") from None
 
 
 def export_rows(db, questionnaire_id):
@@ -289,12 +312,22 @@ def import_command(questionnaire_id, file):
         questionnaires.get(get_db(), questionnaire_id)
     except questionnaires.UnknownQuestionnaire:
         raise click.ClickException(f"no questionnaire '{questionnaire_id}' — nothing was imported") from None
+    ignored, stats = [], {}
     try:
         text = read_table_text(file)
-        count = import_csv(get_db(), questionnaire_id, text, source_name=name)
+        count = import_csv(get_db(), questionnaire_id, text, source_name=name, ignored=ignored, stats=stats)
     except FileImportError as exc:
         raise click.ClickException(f"{exc} — nothing was imported") from None
-    click.echo(f"Imported {count} responses into {questionnaire_id}.")
+    click.echo(f"Imported {count} responses into {questionnaire_id}"
+               f" (write lock held at most {stats.get('longest_chunk_s')} s per step,"
+               f" {stats.get('final_step_s')} s for the last one).")
+    if ignored:
+        click.echo(f"{len(ignored)} cells not imported: they answer a question that the row's"
+                   " other answers hide (show_if):")
+        for line, column, cell in ignored[:IGNORED_SHOWN]:
+            click.echo(f"  line {line}, column '{column}': {cell!r}")
+        if len(ignored) > IGNORED_SHOWN:
+            click.echo(f"  ... and {len(ignored) - IGNORED_SHOWN} more")
 
 
 @responses_cli.command("export")

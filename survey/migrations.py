@@ -161,3 +161,16 @@ def _submission_conflicts(db):
         " status text not null default 'pending', decided_by text, decided_at text,"
         " unique (submission_id, payload_hash))"
     )
+
+
+@migration(5, "import batches")
+def _import_batches(db):
+    """Paper imports staged in short transactions; a row per import tells a live one from
+    one abandoned by a crash (its staged rows are then removed by the next import)."""
+    db.execute(
+        "create table if not exists import_batches ("
+        " id text primary key, questionnaire_id text not null, source text,"
+        " status text not null check (status in ('staging', 'done', 'failed')),"
+        " rows integer not null default 0, started_at text not null, heartbeat_at text not null,"
+        " finished_at text)"
+    )

@@ -104,7 +104,7 @@ def record(db, questionnaire, submission_id, answers, meta=None):
             existing = find(db, submission_id)
             if existing is not None:
                 return existing, False
-            response_id = _insert(db, row, clean)
+            response_id = insert_response(db, row, clean)
             db.execute("delete from drafts where submission_id = ?", [submission_id])
     except sqlite3.IntegrityError as exc:
         # The unique (questionnaire, household) index: one household, one response.
@@ -114,7 +114,7 @@ def record(db, questionnaire, submission_id, answers, meta=None):
     return response_id, True
 
 
-def _insert(db, row, clean):
+def insert_response(db, row, clean):
     """Insert the response row and one answers row per value (inside a transaction)."""
     columns = list(row)
     cursor = db.execute(
@@ -134,7 +134,7 @@ def _insert(db, row, clean):
 def record_many(db, items):
     """Store many already-checked (clean, row) pairs in ONE transaction (imports)."""
     with transaction(db):
-        return [_insert(db, row, clean) for clean, row in items]
+        return [insert_response(db, row, clean) for clean, row in items]
 
 
 def find(db, submission_id):

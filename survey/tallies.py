@@ -175,3 +175,28 @@ def rebuild_marginals(db):
         for dim in MARGINALS:
             db.execute(f"insert into {table}_marginals (key, {columns}{MARGINAL_COLUMNS}, n)"
                        f" select {_marginal_select(dim, 't', extra)}, sum(t.n) from {table}_tallies t group by 1")
+
+
+def move_questionnaire(db, old, new):
+    """Move every tally count of questionnaire id `old` onto `new` (in the caller's transaction).
+
+    A staged paper import counts under a staging id while it loads; when it becomes
+    visible its counts join the real questionnaire's here, one UPSERT per tally row
+    (far fewer than the responses), instead of re-tallying every answer.
+    """
+    dims = ", ".join(DIMENSIONS)
+    for table, extra in (("answer", ("t.question_id", "t.value")), ("response", ())):
+        columns = "".join(f"{c[2:]}, " for c in extra)
+        db.execute(f"insert into {table}_tallies (key, {columns}{COLUMNS}, n)"
+                   f" select {_key('t', extra)}, {''.join(f'{c}, ' for c in extra)}{_fields('t')}, t.n"
+                   f" from (select {columns}{dims}, submitted_at, n, ? as questionnaire_id"
+                   f" from {table}_tallies where questionnaire_id = ?) t where true"
+                   f" on conflict(key) do update set n = n + excluded.n", [new, old])
+        for dim in MARGINALS:
+            db.execute(f"insert into {table}_marginals (key, {columns}{MARGINAL_COLUMNS}, n)"
+                       f" select {_marginal_select(dim, 't', extra)}, t.n"
+                       f" from (select {columns}excluded, {', '.join(MARGINAL_FIELDS)}, submitted_at, n,"
+                       f" ? as questionnaire_id from {table}_marginals where questionnaire_id = ? and dim = ?) t"
+                       f" where true on conflict(key) do update set n = n + excluded.n", [new, old, dim])
+        for suffix in ("tallies", "marginals"):
+            db.execute(f"delete from {table}_{suffix} where questionnaire_id = ?", [old])

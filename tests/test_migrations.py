@@ -132,3 +132,14 @@ def test_release_1_users_get_a_session_version_and_can_still_log_in(release_1_db
                                            "password": DEMO_PASSWORD})
     assert response.status_code == 302
     assert client.get("/field/").status_code == 200
+
+
+def test_release_1_database_gains_import_batches(release_1_db):
+    """Migration 5 adds the table that tracks staged paper imports; nothing else changes."""
+    before = counts(release_1_db)
+    db = connect(release_1_db)
+    migrations.upgrade(db)
+    assert "import_batches" in db.table_names()
+    assert db.execute("select count(*) from import_batches").fetchone()[0] == 0
+    db.conn.close()
+    assert counts(release_1_db) == before
