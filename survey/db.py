@@ -30,6 +30,7 @@ def connect(path):
 # Below gunicorn's 30 s worker timeout, so a writer stuck behind a wedged lock gets
 # "database is locked" (a calm 503 and a fresh connection) instead of a killed worker.
 BUSY_TIMEOUT_S = 20
+READY_WAIT_MS = 5000
 
 # SQLite result codes after which a connection may be stuck in a bad state for good:
 # a connection opened while the files were unwritable stays read-only after they are
@@ -163,7 +164,8 @@ def readiness():
     """None if this server can write to its database now, else the reason it cannot.
 
     BEGIN IMMEDIATE alone succeeds on a read-only connection, so the probe writes
-    (a table created and rolled back) and waits at most 2 s for the write lock.
+    (a table created and rolled back). It waits at most READY_WAIT_MS for the write
+    lock: longer than any one step of a paper import, shorter than a monitor's patience.
     """
     path = current_app.config["DATABASE"]
     reason = files_writable(path)
@@ -172,7 +174,7 @@ def readiness():
     db = get_db()
     conn = db.conn
     try:
-        conn.execute("PRAGMA busy_timeout=2000")
+        conn.execute(f"PRAGMA busy_timeout={READY_WAIT_MS}")
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute("CREATE TABLE _health_probe (x)")
