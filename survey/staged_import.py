@@ -36,10 +36,12 @@ def staging_id(batch_id, questionnaire_id):
     return f"{STAGING_PREFIX}{batch_id}:{questionnaire_id}"
 
 
-def commit(db, questionnaire_id, items, source_name="file", on_chunk=None):
+def commit(db, questionnaire_id, items, source_name="file", on_chunk=None, stats=None):
     """Store checked (clean, row) pairs all or nothing, in short steps; return their count.
 
     `on_chunk(stored)` is called after each staging transaction (progress, tests).
+    A dict `stats` receives the longest staging step and the final step, in seconds
+    (how long live submissions may have waited for the lock).
     Raises the storage error (e.g. sqlite3.IntegrityError) after removing staged rows;
     `failed_at` on it is the index of the item being stored when it failed.
     """
@@ -51,18 +53,23 @@ def commit(db, questionnaire_id, items, source_name="file", on_chunk=None):
                    " values (?, ?, ?, 'staging', ?, ?)", [batch_id, questionnaire_id, source_name, _now(), _now()])
     # The staged rows name a questionnaire id that does not exist until the final step.
     db.execute("PRAGMA foreign_keys=OFF")
-    position = 0
+    position, longest = 0, 0.0
     try:
         for start in range(0, len(items), CHUNK):
+            began = time.perf_counter()
             with transaction(db):
                 for position in range(start, min(start + CHUNK, len(items))):
                     clean, row = items[position]
                     responses.insert_response(db, dict(row, questionnaire_id=staged_qid), clean)
                 db.execute("update import_batches set heartbeat_at = ?, rows = ? where id = ?",
                            [_now(), position + 1, batch_id])
+            longest = max(longest, time.perf_counter() - began)
             if on_chunk:
                 on_chunk(position + 1)
+        began = time.perf_counter()
         _make_visible(db, batch_id, staged_qid, questionnaire_id, len(items))
+        if stats is not None:
+            stats.update(longest_chunk_s=round(longest, 2), final_step_s=round(time.perf_counter() - began, 2))
     except BaseException as exc:
         exc.failed_at = position
         _discard(db, batch_id, staged_qid)

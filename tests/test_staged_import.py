@@ -102,12 +102,12 @@ def test_a_live_submission_taking_an_id_fails_the_whole_import_naming_the_line(d
     text = "submission_id," + HEADER + "".join(f"paper-{i:04d},{line}" for i, line in enumerate(lines))
     real = staged_import.commit
 
-    def racing(db_, questionnaire_id, items, source_name="file", on_chunk=None):
+    def racing(db_, questionnaire_id, items, source_name="file", **kwargs):
         """A live submission stores the 13th row's id just before the import commits."""
         _clean, row = items[12]
         live = {"knows_hotline": "0", "knows_services": "0", "satisfaction": "3"}
         responses.record(db_, questionnaires.get(db_, questionnaire_id), row["submission_id"], live)
-        return real(db_, questionnaire_id, items, source_name, on_chunk)
+        return real(db_, questionnaire_id, items, source_name, **kwargs)
 
     monkeypatch.setattr(staged_import, "commit", racing)
     with pytest.raises(FileImportError, match="line 14, column 'submission_id'"):
