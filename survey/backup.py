@@ -18,7 +18,6 @@ folder (`responses-after-backup-<questionnaire>.csv`); re-import them with
 `flask --app app responses import <questionnaire> FILE`.
 """
 
-import csv
 import os
 import shutil
 import sqlite3
@@ -159,7 +158,9 @@ def write_recovery_files(old, restored, folder):
     paths = []
     try:
         have = {row[0] for row in new_conn.execute("select submission_id from responses")}
-        ids = [row[0] for row in old_db.execute("select distinct questionnaire_id from responses")]
+        # Not the rows of a paper import still loading (survey.staged_import): never visible.
+        ids = [row[0] for row in old_db.execute("select distinct questionnaire_id from responses"
+                                                " where questionnaire_id not like 'staging:%'")]
         for questionnaire_id in ids:
             rows = importer.export_rows(old_db, questionnaire_id)
             header = next(rows)
@@ -169,8 +170,7 @@ def write_recovery_files(old, restored, folder):
                 continue
             path = os.path.join(folder, f"responses-after-backup-{questionnaire_id}.csv")
             with open(path, "w", encoding="utf-8", newline="") as stream:
-                stream.write("\ufeff")
-                csv.writer(stream).writerows([header, *missing])
+                importer.write_csv([header, *missing], stream)
             paths.append(path)
     finally:
         old_db.conn.close()
