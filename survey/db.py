@@ -136,12 +136,9 @@ def _close_quietly(db):
 
 
 def release_thread_connection():
-    """Close this thread's cached connection (before a restore swaps the file under it)."""
-    cached = getattr(_thread, "connection", None)
-    if cached is not None:
-        cached[1].conn.close()
-        _thread.connection = None
-    g.pop("db", None)
+    """Close this thread's connection and make other threads reopen theirs (before a
+    restore swaps the file under them)."""
+    discard_connections()
 
 
 def close_db(e=None):
