@@ -39,6 +39,9 @@ YESNO = [
     {"value": "0", "zh": "否", "en": "No"},
 ]
 TEXT_MAX = 500
+# Who answers, as the `meta: respondent_type` question codes it; a question may carry
+# `wording:` for the proxy and assisted cases (self is the plain `text`).
+RESPONDENT_TYPES = {"self", "proxy", "assisted"}
 
 
 class QuestionnaireError(ValueError):
@@ -101,8 +104,55 @@ class Questionnaire:
         if question["type"] == "scale5":
             return SCALE5_AGREE if question.get("scale") == "agree" else SCALE5
         if question["type"] == "yesno":
-            return YESNO
+            # "您知道…吗" is answered 知道/不知道, not 是/否: `labels` rewords the two
+            # choices by their stored codes (1, 0), which stay the same.
+            labels = {str(code): words for code, words in (question.get("labels") or {}).items()}
+            return [dict(choice, **labels.get(choice["value"], {})) for choice in YESNO]
         return question.get("choices", [])
+
+    def question_text(self, question, locale="zh", respondent_type=None):
+        """The words of a question for who is answering (`wording:` per respondent type).
+
+        A relative answering for an elder (代答) is asked about the elder, not about
+        themselves; without a wording for that respondent type the plain text is used.
+        """
+        wording = (question.get("wording") or {}).get(respondent_type) or {}
+        text = question["text"]
+        return wording.get(locale) or wording.get("zh") or text.get(locale) or text["zh"]
+
+    def respondent_type(self, answers, meta=None):
+        """Who is answering (self/proxy/assisted): the answer to the `meta: respondent_type`
+        question, else what the form's meta says."""
+        for question in self.questions:
+            if question.get("meta") == "respondent_type" and question["id"] in answers:
+                return answers[question["id"]]
+        return (meta or {}).get("respondent_type")
+
+    @property
+    def respondent_question(self):
+        """The question that asks who is answering (`meta: respondent_type`), or None."""
+        return next((q for q in self.questions if q.get("meta") == "respondent_type"), None)
+
+    @property
+    def minutes(self):
+        """About how many minutes the questionnaire takes (`minutes:` in the file)."""
+        return self.definition.get("minutes")
+
+    def progress(self, answers, question_id):
+        """(position, total) of a question, where total never grows as answers come in.
+
+        Total counts the visible questions plus those that an unanswered earlier
+        question may still reveal: an elder told 共 13 题 may then see 共 9 题, never
+        共 9 题 turning into 共 13 题 half way.
+        """
+        visible = self.visible_questions(answers)
+        position = [q["id"] for q in visible].index(question_id) + 1
+        pending = 0
+        for question in self.questions:
+            rule = question.get("show_if")
+            if rule and not self.is_visible(question, answers) and rule["question"] not in answers:
+                pending += 1
+        return position, len(visible) + pending
 
     def is_visible(self, question, answers):
         """Whether a question is shown, given the answers so far (its show-if)."""
@@ -138,7 +188,13 @@ class Questionnaire:
                 raise AnswerError(qid, "required")
             return None
         if qtype == "multi":
-            return self._check_choices(question, sorted(set(values)))
+            values = self._check_choices(question, sorted(set(values)))
+            # A way out such as 都没用过 cannot be ticked together with a service.
+            for choice in self.choices(question):
+                if choice.get("exclusive") and len(values) > 1 and str(choice["value"]) in values:
+                    raise AnswerError(qid, f"'{choice['value']}' cannot be combined with other choices",
+                                      "exclusive", choice=choice)
+            return values
         if len(values) > 1:
             raise AnswerError(qid, "only one answer allowed", "too_many")
         value = values[0]
@@ -225,6 +281,13 @@ def validate_definition(definition, source="definition"):
             raise QuestionnaireError(f"{where}: missing Chinese text")
         if question["type"] in ("single", "multi") and not question.get("choices"):
             raise QuestionnaireError(f"{where}: a choice question needs choices")
+        for kind, words in (question.get("wording") or {}).items():
+            if kind not in RESPONDENT_TYPES or not (words or {}).get("zh"):
+                raise QuestionnaireError(f"{where}: wording must be {sorted(RESPONDENT_TYPES)}"
+                                         f" with Chinese text, not '{kind}'")
+        if question.get("labels") and (question["type"] != "yesno"
+                                       or {str(code) for code in question["labels"]} - {"1", "0"}):
+            raise QuestionnaireError(f"{where}: labels (codes 1 and 0) only apply to a yesno question")
         rule = question.get("show_if")
         if rule and rule.get("question") not in seen:
             raise QuestionnaireError(f"{where}: show_if must refer to an earlier question")

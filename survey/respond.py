@@ -156,16 +156,22 @@ def question(submission_id, question_id):
             visible = questionnaire.visible_questions(answers)
             _previous, following = _neighbours(visible, current["id"])
             back_to_summary = "summary" in (request.form.get("return"), request.args.get("return"))
-            if following is None or back_to_summary:
+            if back_to_summary:
+                # Back to the review page at the row just changed, not at its top.
+                return redirect(url_for("respond.summary", submission_id=submission_id,
+                                        _anchor=f"row-{current['id']}"))
+            if following is None:
                 return redirect(url_for("respond.summary", submission_id=submission_id))
             return redirect(url_for("respond.question", submission_id=submission_id, question_id=following))
-    previous, _following = _neighbours(visible, current["id"])
-    position = [q["id"] for q in visible].index(current["id"]) + 1
+    previous, following = _neighbours(visible, current["id"])
+    position, count = questionnaire.progress(answers, current["id"])
     return render_template(
         "respond/question.html", q=questionnaire, question=current, sid=submission_id,
-        position=position, count=len(visible), previous=previous, error=error, error_text=error_text,
+        position=position, count=count, previous=previous, error=error, error_text=error_text,
         value=answers.get(current["id"]), choices=questionnaire.choices(current),
-        from_summary=request.args.get("return") == "summary",
+        last=following is None,
+        qtext=questionnaire.question_text(current, short_locale(), questionnaire.respondent_type(answers, _meta)),
+        from_summary="summary" in (request.args.get("return"), request.form.get("return")),
     ), (400 if error else 200)
 
 
@@ -174,6 +180,8 @@ def _error_text(exc):
     messages = {
         "required": lambda: gettext("请选择或填写后，再点“下一题”。"),
         "too_many": lambda: gettext("这道题只能选一项。"),
+        "exclusive": lambda: gettext("选了“%(choice)s”，就不能再选别的。", choice=(
+            exc.params["choice"].get(short_locale()) or exc.params["choice"]["zh"])),
         "too_long": lambda: gettext("字数太多了，请不要超过 %(max)s 个字。", max=exc.params.get("max")),
         "not_a_number": lambda: gettext("请填一个数字，比如 3。"),
         "out_of_range": lambda: gettext("请填 %(low)s 到 %(high)s 之间的数字。",
@@ -185,10 +193,12 @@ def _error_text(exc):
 @bp.get("/r/<submission_id>/summary")
 def summary(submission_id):
     """Every answer on one page, each with a change link, before sending."""
-    questionnaire, answers, _meta = _load_draft(submission_id)
+    questionnaire, answers, meta = _load_draft(submission_id)
     visible = questionnaire.visible_questions(answers)
     missing = [q for q in visible if q.get("required") and q["id"] not in answers]
-    rows = [(q, _label(questionnaire, q, answers.get(q["id"]))) for q in visible]
+    who = questionnaire.respondent_type(answers, meta)
+    rows = [(q, questionnaire.question_text(q, short_locale(), who), _label(questionnaire, q, answers.get(q["id"])))
+            for q in visible]
     return render_template("respond/summary.html", q=questionnaire, sid=submission_id,
                            rows=rows, missing=missing)
 

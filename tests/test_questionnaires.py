@@ -16,7 +16,7 @@ def test_init_db_is_idempotent(runner):
     """Running init-db again reports every file unchanged."""
     result = runner.invoke(args=["init-db"])
     assert result.exit_code == 0
-    assert "elder-satisfaction v1: unchanged" in result.output
+    assert "elder-satisfaction v2: unchanged" in result.output
 
 
 def test_changed_definition_needs_new_version(db):
@@ -25,10 +25,10 @@ def test_changed_definition_needs_new_version(db):
     definition["title"] = {"zh": "改过的标题"}
     with pytest.raises(QuestionnaireError, match="new version"):
         questionnaires.store_definition(db, definition)
-    definition["version"] = 2
+    definition["version"] = 3
     assert questionnaires.store_definition(db, definition)[2] == "loaded"
-    assert questionnaires.get(db, "public-awareness").version == 2
-    assert questionnaires.get(db, "public-awareness", 1).text("title") != "改过的标题"
+    assert questionnaires.get(db, "public-awareness").version == 3
+    assert questionnaires.get(db, "public-awareness", 2).text("title") != "改过的标题"
 
 
 @pytest.mark.parametrize("broken, message", [
@@ -156,3 +156,48 @@ def test_broken_definition_yaml_is_one_line(tmp_path):
                       "QUESTIONNAIRE_DIR": str(folder)})
     result = app.test_cli_runner().invoke(args=["init-db"])
     assert result.exit_code == 1 and "bad.yaml" in result.output and "invalid YAML" in result.output
+
+
+def test_wording_follows_who_answers(db):
+    """A relative answering for an elder (代答) is asked about the elder, not about themselves."""
+    security = questionnaires.get(db, "security-feeling")
+    question = security.question("worry_reduced")
+    assert security.question_text(question, "zh", "self").startswith("现在您担心")
+    assert security.question_text(question, "zh", "proxy").startswith("现在老人担心")
+    assert "The elder" in security.question_text(question, "en", "proxy")
+    assert security.respondent_type({"respondent": "proxy"}) == "proxy"
+
+
+def test_every_required_multiple_choice_has_a_way_out(db):
+    """Each required multi question of every shipped questionnaire offers an exclusive choice
+    (都没用过), which cannot be ticked together with another one."""
+    checked = 0
+    for row in questionnaires.list_current(db):
+        questionnaire = questionnaires.get(db, row["id"])
+        for question in questionnaire.questions:
+            if question["type"] == "multi" and question.get("required"):
+                checked += 1
+                way_out = [c for c in question["choices"] if c.get("exclusive")]
+                assert way_out, f"{row['id']}.{question['id']} has no way out"
+                with pytest.raises(questionnaires.AnswerError, match="cannot be combined"):
+                    questionnaire.parse(question, [way_out[0]["value"], question["choices"][0]["value"]])
+                assert questionnaire.parse(question, [way_out[0]["value"]]) == [way_out[0]["value"]]
+    assert checked
+
+
+def test_yes_no_labels_reword_but_keep_codes(db):
+    """"您知道…吗" is answered 知道/不知道; the stored codes stay 1/0."""
+    public = questionnaires.get(db, "public-awareness")
+    choices = public.choices(public.question("knows_hotline"))
+    assert [(c["value"], c["zh"]) for c in choices] == [("1", "知道"), ("0", "不知道")]
+
+
+@pytest.mark.parametrize("question, message", [
+    ({"id": "a", "type": "yesno", "text": {"zh": "?"}, "wording": {"friend": {"zh": "?"}}}, "wording must be"),
+    ({"id": "a", "type": "single", "text": {"zh": "?"}, "choices": [{"value": "x", "zh": "x"}],
+      "labels": {"1": {"zh": "知道"}}}, "only apply to a yesno"),
+])
+def test_bad_wording_or_labels_are_refused(question, message):
+    """A wording for an unknown respondent type, or yes/no labels on another type, are refused."""
+    with pytest.raises(QuestionnaireError, match=message):
+        questionnaires.validate_definition({"id": "x", "version": 1, "title": {"zh": "x"}, "questions": [question]})

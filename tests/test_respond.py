@@ -3,6 +3,7 @@ show-if, back and summary, CSRF, double submit, tracked and one-time links."""
 
 import re
 
+import pytest
 from conftest import ELDER_ANSWERS, csrf_token
 
 from survey import links, questionnaires, responses
@@ -44,18 +45,53 @@ def test_full_elder_questionnaire_is_stored_with_meta(respondent, db):
     assert answers["services"] == ["emergency_call", "hotline"]
     assert answers["suggestion"] == ["设备坏了报修好几天才来人"]
     row = next(db.query("select * from responses where submission_id = ?", [person.submission_id]))
-    assert row["questionnaire_version"] == 1 and row["channel"] == "qr"
+    assert row["questionnaire_version"] == 2 and row["channel"] == "qr"
     assert row["respondent_type"] == "self" and row["age_band"] == "80-89" and row["living_alone"] == 1
     assert row["started_at"] and row["submitted_at"] and row["duration_s"] >= 0
 
 
 def test_progress_counts_visible_questions(respondent):
-    """The page says 第 n 题，共 m 题, and the count follows show-if."""
+    """The page says 第 n 题，共 m 题; the count counts questions that may still appear, so it
+    can only shrink once show-if is settled (13 -> 12 with the call device)."""
     person = respondent("/q/elder-satisfaction")
-    assert "第 1 题，共 9 题" in person.page().text
+    assert "第 1 题，共 13 题" in person.page().text
     person.answer("self")
     person.answer(["emergency_call"])
     assert "第 3 题，共 12 题" in person.page().text
+
+
+@pytest.mark.parametrize("services", [["meals"], ["emergency_call", "hotline"], ["none"]])
+def test_question_count_never_grows(respondent, services):
+    """Walking the whole questionnaire, 共 N 题 never goes up and 第 n 题 goes up by one."""
+    person = respondent("/q/elder-satisfaction")
+    answers = dict(ELDER_ANSWERS, services=services)
+    seen = []
+    while person.current_question():
+        n, total = map(int, re.search(r"第 (\d+) 题，共 (\d+) 题", person.page().text).groups())
+        seen.append((n, total))
+        person.answer(answers.get(person.current_question()), action="next")
+    assert [n for n, _ in seen] == list(range(1, len(seen) + 1))
+    totals = [total for _, total in seen]
+    assert totals == sorted(totals, reverse=True) and totals[-1] == len(seen), seen
+
+
+def test_none_of_these_cannot_be_combined(respondent):
+    """都没用过 with a service is refused in words, and nothing is kept."""
+    person = respondent("/q/elder-satisfaction")
+    person.answer("self")
+    response = person.answer(["none", "meals"], action="next")
+    assert response.status_code == 400
+    assert "选了“都没用过”，就不能再选别的。" in response.text
+    assert person.current_question() == "services"
+
+
+def test_proxy_is_asked_about_the_elder(respondent):
+    """After 家属或照护人代答 the questions speak of 老人, and the summary too."""
+    person = respondent("/q/elder-satisfaction")
+    person.answer("proxy")
+    assert "老人用过下面哪些服务？" in person.page().text
+    person.answer(["meals"])
+    assert "总的来说，老人对这些养老服务满意吗？" in person.page().text
 
 
 def test_show_if_skips_hidden_questions(respondent, db):
@@ -100,7 +136,21 @@ def test_summary_lists_answers_with_change_links(respondent):
     change = re.search(r'href="(/r/[^"]+/knows_services\?return=summary)"', summary).group(1)
     page = person.client.get(change)
     response = person.client.post(change, data={"csrf_token": csrf_token(page.text), "answer": "1"})
-    assert response.location.endswith("/summary")
+    assert response.location.endswith("/summary#row-knows_services")
+
+
+def test_summary_has_submit_at_top_and_bottom_and_reads_aloud(respondent):
+    """提交 above and below the answers; the rows are marked for read-aloud; a question opened
+    with 修改 says it goes back to the review."""
+    person = respondent("/q/public-awareness")
+    person.answer_all({"knows_hotline": "1", "knows_services": "0", "heard_from": ["poster"],
+                       "wants_info_no_channel": "1", "satisfaction": "4"})
+    summary = person.page().text
+    assert summary.count(">提交</button>") == 2
+    assert '<dt data-read>您知道本地的养老服务热线电话吗？</dt>' in summary
+    assert '<dd data-read>知道</dd>' in summary
+    change = person.client.get(f"/r/{person.submission_id}/knows_services?return=summary").text
+    assert "改好了，回去核对" in change and ">下一题<" not in change
 
 
 def test_changing_an_answer_drops_answers_that_became_hidden(respondent, db):

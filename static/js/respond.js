@@ -29,6 +29,17 @@
       utter.rate = 0.85;  // slower speech for older listeners
       synth.speak(utter);
     });
+    // A way out such as 都没用过 and the services exclude each other: ticking one clears the other.
+    Array.prototype.forEach.call(document.querySelectorAll(".choices.multi input"), function (box) {
+      box.addEventListener("change", function () {
+        if (!box.checked) return;
+        Array.prototype.forEach.call(document.querySelectorAll(".choices.multi input"), function (other) {
+          if (other !== box && (box.hasAttribute("data-exclusive") || other.hasAttribute("data-exclusive"))) {
+            other.checked = false;
+          }
+        });
+      });
+    });
     var summary = document.querySelector(".error-summary");
     if (summary) summary.focus();
     // Block a second tap on a submit button while the first is on its way.

@@ -113,18 +113,18 @@ def _reach(page, server, state):
     if state == "yesno":
         return sid
     if state == "summary_missing":
-        answer(page, ["是"])
+        answer(page, ["知道"])
         goto_question(page, "knows_services")
         page.goto(server.url(f"/r/{sid}/summary"))
         expect(page.get_by_role("alert")).to_contain_text("还有题目没有回答")
         return sid
-    for question_id, labels, action in [("knows_hotline", ["否"], "next"), ("knows_services", ["是"], "next"),
+    for question_id, labels, action in [("knows_hotline", ["不知道"], "next"), ("knows_services", ["知道"], "next"),
                                         ("wants_info_no_channel", [], "skip"), ("satisfaction", ["非常满意"], "next"),
                                         ("suggestion", [], "skip")]:
         goto_question(page, question_id)
         answer(page, labels, action=action)
     expect(page).to_have_url(server.url(f"/r/{sid}/summary"))
     if state == "done":
-        tap_through(page, page.get_by_role("button", name="提交"))
+        tap_through(page, page.get_by_role("button", name="提交").first)
         expect(page.get_by_role("heading", name="提交成功")).to_be_visible()
     return sid

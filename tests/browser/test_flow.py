@@ -21,9 +21,9 @@ ELDER_STEPS = [
     ("item_device_ease", ["一般"], None, "next"),
     ("item_fault_response", ["不满意"], None, "next"),
     ("item_repair", ["非常不满意"], None, "next"),
-    ("hotline_unanswered", ["是"], None, "next"),
+    ("hotline_unanswered", ["遇到过"], None, "next"),
     ("age_band", ["80到89岁"], None, "next"),
-    ("living_alone", ["否"], None, "next"),
+    ("living_alone", ["不是，和别人一起住"], None, "next"),
     ("suggestion", [], SUGGESTION, "next"),
 ]
 ELDER_STORED = {
@@ -34,10 +34,10 @@ ELDER_STORED = {
 }
 
 PUBLIC_STEPS = [
-    ("knows_hotline", ["是"], None, "next"),
-    ("knows_services", ["否"], None, "next"),
+    ("knows_hotline", ["知道"], None, "next"),
+    ("knows_services", ["不知道"], None, "next"),
     ("heard_from", ["社区或村委会", "海报、宣传单", "亲戚朋友"], None, "next"),
-    ("wants_info_no_channel", ["是"], None, "next"),
+    ("wants_info_no_channel", ["有过"], None, "next"),
     ("satisfaction", ["满意"], None, "next"),
     ("suggestion", [], "热线电话要多宣传。", "next"),
 ]
@@ -71,7 +71,7 @@ def walk(page, server, questionnaire_id, steps, back_at):
 
 def submit_and_check(page, server, questionnaire_id, submission_id, stored, before):
     """Tap 提交, see 提交成功, and find exactly one response with `stored` in the database."""
-    tap_through(page, page.get_by_role("button", name="提交"))
+    tap_through(page, page.get_by_role("button", name="提交").first)
     expect(page).to_have_url(server.url(f"/r/{submission_id}/done"))
     expect(page.get_by_role("heading", name="提交成功")).to_be_visible()
     after = server.query("select count(*) from responses where questionnaire_id = ?", (questionnaire_id,))[0][0]

@@ -75,16 +75,16 @@ def test_every_respondent_page_is_within_30_kb(live_server, phone, artifacts):
 
     page.goto(live_server.url("/q/public-awareness"))
     tap_through(page, page.get_by_role("button", name="开始答题"))
-    expect(choice(page, "是")).to_be_visible()
+    expect(choice(page, "知道")).to_be_visible()
     scale.weigh("yesno")
-    for question_id, labels, action in [("knows_hotline", ["否"], "next"), ("knows_services", ["是"], "next"),
+    for question_id, labels, action in [("knows_hotline", ["不知道"], "next"), ("knows_services", ["知道"], "next"),
                                         ("wants_info_no_channel", [], "skip"), ("satisfaction", ["满意"], "next"),
                                         ("suggestion", [], "skip")]:
         goto_question(page, question_id)
         answer(page, labels, action=action)
     expect(page).to_have_url(re.compile(r"/summary$"))
     scale.weigh("summary")
-    tap_through(page, page.get_by_role("button", name="提交"))
+    tap_through(page, page.get_by_role("button", name="提交").first)
     expect(page.get_by_role("heading", name="提交成功")).to_be_visible()
     scale.weigh("done")
 

@@ -18,7 +18,7 @@ def test_bigger_text_screenshot(live_server, page, artifacts):
     expect(page.locator("label.choice svg.face")).to_have_count(5)  # a face beside each answer
     page.get_by_role("button", name="字体放大").tap()
     expect(page.locator("html")).to_have_class("bigger")
-    assert page.evaluate("getComputedStyle(document.documentElement).fontSize") == "26px"
+    assert page.evaluate("getComputedStyle(document.documentElement).fontSize") == "30px"
     page.screenshot(path=str(artifacts / "phone-scale5-bigger-text.png"), full_page=True)
 
 
