@@ -9,6 +9,7 @@ from flask_login import current_user
 
 from survey import audit, auth, links, questionnaires, roster
 from survey.db import get_db, transaction
+from survey.responses import now_iso
 
 bp = Blueprint("admin", __name__, url_prefix="/manage")
 
@@ -39,8 +40,12 @@ def sites():
     if request.method == "POST":
         code = request.form.get("code", "").strip()
         name = request.form.get("name", "").strip()
+        existing = db.execute("select name from sites where code = ?", [code]).fetchone()
         if not code or not name:
             flash("站点代码和名称都要填写。")
+        elif existing:
+            # Adding again would change nothing: say so instead of a false 已添加.
+            flash(f"没有添加：站点代码“{code}”已经存在（{existing[0]}）。要用新站点，请换一个代码。")
         else:
             links.create_site(db, code, name, request.form.get("kind", "社区").strip() or "社区")
             audit.log(db, "site_added", f"{code} {name}")
@@ -57,9 +62,11 @@ def links_page():
     db = get_db()
     if request.method == "POST":
         try:
+            contact = links.check_contact(*(request.form.get(f) for f in links.CONTACT_FIELDS))
             code = links.create_link(db, request.form.get("questionnaire", ""), request.form.get("channel", ""),
                                      site_id=request.form.get("site_id", type=int) or None,
                                      label=request.form.get("label", "").strip() or None)
+            links.set_contact(db, [code], *contact)
         except (links.LinkError, questionnaires.UnknownQuestionnaire) as exc:
             flash(f"未能创建链接：{exc}")
         else:
@@ -122,13 +129,78 @@ def cards():
     except questionnaires.UnknownQuestionnaire:
         abort(404)
     codes = roster.household_links(db, questionnaire.id, site_id)
+    if request.method == "POST":
+        # Organiser, contact phone and closing date printed on this batch of cards.
+        try:
+            contact = links.check_contact(*(request.form.get(f) for f in links.CONTACT_FIELDS))
+        except links.LinkError as exc:
+            flash(f"没有保存卡片信息：{exc}")
+        else:
+            links.set_contact(db, codes.values(), *contact)
+            flash("已保存卡片上的组织单位、咨询电话和截止日期。")
     audit.log(db, "household_cards", f"{questionnaire.id} site={site_id or 'all'}: {len(codes)} cards")
+    contacts = {row["code"]: links.contact_for(row) for row in db.query(
+        "select * from links where questionnaire_id = ? and household_id is not null", [questionnaire.id])}
     rows = []
     for household in roster.households(db, site_id):
         shown = roster.for_display(household, False)  # a card lies on a table: never a full name
-        rows.append({"household": shown, "code": codes[household["id"]],
-                     "url": links.absolute_url("respond.start_tracked", code=codes[household["id"]])})
-    return render_template("admin/cards.html", rows=rows, q=questionnaire)
+        code = codes[household["id"]]
+        rows.append({"household": shown, "code": code, "contact": contacts.get(code, {}),
+                     "url": links.absolute_url("respond.start_tracked", code=code)})
+    first = rows[0]["contact"] if rows else {}
+    return render_template("admin/cards.html", rows=rows, q=questionnaire, site_id=site_id, contact=first)
+
+
+@bp.route("/assignments", methods=["GET", "POST"])
+def assignments():
+    """Assign households to staff for follow-up (a whole site or one household); remove them.
+
+    Assigned staff see the household's full phone number and can call it (tel:); each
+    reveal and call is audited (survey/fieldwork.py).
+    """
+    db = get_db()
+    if request.method == "POST":
+        if request.form.get("remove"):
+            with transaction(db):
+                db.execute("delete from assignments where id = ?", [request.form.get("remove", type=int)])
+            audit.log(db, "assignment_removed", request.form.get("remove"))
+            flash("已取消分配。")
+            return redirect(url_for("admin.assignments"))
+        user_id = request.form.get("user_id", type=int)
+        site_id = request.form.get("site_id", type=int) or None
+        household_no = request.form.get("household_no", "").strip()
+        staff = db.execute("select username from users where id = ? and role in ('staff', 'admin')"
+                           " and active = 1", [user_id]).fetchone()
+        household = None
+        if household_no:
+            household = db.execute("select id, site_id from households where household_no = ?"
+                                   + (" and site_id = ?" if site_id else ""),
+                                   [household_no] + ([site_id] if site_id else [])).fetchall()
+        if staff is None:
+            flash("没有分配：请选择一位在用的调查员。")
+        elif household_no and len(household or []) != 1:
+            hint = "（几个站点都有这个户号，请同时选站点）" if household else ""
+            flash(f"没有分配：找不到户号“{household_no}”{hint}。")
+        elif not household_no and not site_id:
+            flash("没有分配：请选一个站点（整站分配），或填写一个户号（单户分配）。")
+        else:
+            target = ("household_id", household[0][0]) if household_no else ("site_id", site_id)
+            with transaction(db):
+                db.execute(f"insert into assignments (user_id, {target[0]}, assigned_at, assigned_by)"
+                           " values (?, ?, ?, ?) on conflict do nothing",
+                           [user_id, target[1], now_iso(), current_user.username])
+            audit.log(db, "assignment_added", f"{staff[0]} {target[0]}={target[1]}")
+            flash(f"已分配给 {staff[0]}。")
+        return redirect(url_for("admin.assignments"))
+    rows = list(db.query(
+        "select a.id, u.username, u.display_name, s.name as site_name, h.household_no,"
+        " hs.name as household_site, a.assigned_at from assignments a join users u on u.id = a.user_id"
+        " left join sites s on s.id = a.site_id left join households h on h.id = a.household_id"
+        " left join sites hs on hs.id = h.site_id order by u.username, s.name, h.household_no"))
+    return render_template("admin/assignments.html", rows=rows,
+                           staff=db.execute("select id, username, display_name from users where role in"
+                                            " ('staff', 'admin') and active = 1 order by username").fetchall(),
+                           sites=db.execute("select id, name from sites order by name").fetchall())
 
 
 @bp.route("/users", methods=["GET", "POST"])
@@ -213,9 +285,19 @@ def audit_page():
     return render_template("admin/audit.html", rows=rows, action=action)
 
 
+def base_url_warning():
+    """Whether the back office must warn that BASE_URL is unset (links and QR codes would
+    then carry whatever host the page was opened with, e.g. http://127.0.0.1:5000)."""
+    from flask import current_app
+
+    return {"base_url_missing": not current_app.config.get("BASE_URL")}
+
+
 def init_app(app):
     """Register the admin blueprint and its menu entries."""
     app.register_blueprint(bp)
+    app.context_processor(base_url_warning)
     for endpoint, label in (("admin.sites", "站点"), ("admin.links", "链接与二维码"),
-                            ("admin.rosters", "名册"), ("admin.users", "用户"), ("admin.audit_page", "审计日志")):
+                            ("admin.rosters", "名册"), ("admin.assignments", "调查分配"), ("admin.users", "用户"),
+                            ("admin.audit_page", "审计日志")):
         auth.add_nav(endpoint if endpoint != "admin.links" else "admin.links_page", label, ["admin"])

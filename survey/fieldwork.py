@@ -12,9 +12,12 @@ and keeps running the installed worker, so the app keeps working offline.
 """
 
 import json
+import re
+from datetime import datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 
 from survey import api_submissions, audit, auth, questionnaires, responses, roster
@@ -22,7 +25,7 @@ from survey.db import get_db
 
 bp = Blueprint("fieldwork", __name__, url_prefix="/field")
 STATIC_FIELD = Path(__file__).resolve().parent.parent / "static" / "field"
-RESPONDENTS = {"self": "本人", "proxy": "代答"}
+RESPONDENTS = {"self": "本人", "proxy": "代答", "assisted": "工作人员协助"}
 
 
 def create_schema(db):
@@ -56,6 +59,27 @@ def _chosen_questionnaire(db):
     return "elder-satisfaction" if "elder-satisfaction" in ids else (ids[0] if ids else None)
 
 
+def assigned_household_ids(db, user_id):
+    """Ids of the households assigned to a user, one by one or through their whole site."""
+    return {row[0] for row in db.execute(
+        "select h.id from households h join assignments a on a.user_id = ?"
+        " and (a.household_id = h.id or a.site_id = h.site_id)", [user_id]).fetchall()}
+
+
+def _with_phone(shown, row, assigned):
+    """Add `phone_shown` and `phone_callable` to a displayed household.
+
+    Staff see and can call (tel:) the number of a household assigned to them; anyone
+    else sees it masked, unless granted personal data (as on every other page).
+    """
+    full = row["phone"] if (row["id"] in assigned or current_user.can_see_personal_data) else None
+    shown["phone_shown"] = full or shown.get("phone") or ""
+    shown["phone_callable"] = bool(full)
+    shown["phone_tel"] = re.sub(r"[^\d+]", "", full or "")
+    shown["assigned"] = row["id"] in assigned
+    return shown
+
+
 def household_status(db, questionnaire_id, site_id=None):
     """Roster rows with `answered` and `last_outcome` for one questionnaire, masked per user."""
     answered = {row[0] for row in db.execute(
@@ -67,13 +91,33 @@ def household_status(db, questionnaire_id, site_id=None):
             " order by visited_at", [questionnaire_id]).fetchall():
         last[household_id] = (outcome, visited_at)
     rows = []
+    assigned = assigned_household_ids(db, current_user.id)
     for row in roster.households(db, site_id):
-        shown = roster.for_display(row, current_user.can_see_personal_data)
+        shown = _with_phone(roster.for_display(row, current_user.can_see_personal_data), row, assigned)
         shown["answered"] = row["id"] in answered
         outcome = last.get(row["id"])
         shown["last_outcome"] = api_submissions.OUTCOMES.get(outcome[0]) if outcome else None
+        shown["status"] = "done" if shown["answered"] else ("visited" if outcome else "new")
         rows.append(shown)
     return rows
+
+
+def _audit_reveals(db, rows, where):
+    """One audit entry per page that showed full phone numbers, naming the households."""
+    revealed = [str(r["household_no"]) for r in rows if r.get("phone_callable") and r.get("phone")]
+    if revealed:
+        audit.log(db, "phone_revealed", f"{where}: {','.join(revealed)}")
+
+
+STATUS_FILTERS = {"new": "未访", "visited": "访问未成功", "done": "已完成"}
+
+
+def _matches(row, words, status):
+    """Whether a household row passes the search words and the status filter."""
+    if status and row["status"] != status:
+        return False
+    haystack = " ".join(str(row.get(k) or "") for k in ("household_no", "name", "address", "site_name"))
+    return all(word in haystack for word in words)
 
 
 @bp.get("/")
@@ -84,12 +128,21 @@ def index():
     questionnaire_id = _chosen_questionnaire(db)
     site_id = request.args.get("site", type=int)
     rows = household_status(db, questionnaire_id, site_id) if questionnaire_id else []
+    reached = sum(1 for r in rows if r["answered"])
+    total = len(rows)
+    # Search and status filter (field.js filters the same way on the phone, also offline).
+    words = (request.args.get("s") or "").split()
+    status = request.args.get("status") if request.args.get("status") in STATUS_FILTERS else ""
+    mine = request.args.get("mine") == "1"
+    rows = [r for r in rows if _matches(r, words, status) and (not mine or r["assigned"])]
+    _audit_reveals(db, rows, "field list")
     sites = db.execute("select id, name from sites order by name").fetchall()
     return render_template(
         "fieldwork/index.html", rows=rows, questionnaire_id=questionnaire_id,
         questionnaire_list=_questionnaire_list(db), sites=sites, site_id=site_id,
-        submit_token=api_submissions.issue_token(db, current_user.id),
-        reached=sum(1 for r in rows if r["answered"]))
+        submit_token=api_submissions.issue_token(db, current_user.id), search=" ".join(words),
+        status=status, status_filters=STATUS_FILTERS, mine=mine, reached=reached, total=total,
+        retry_ms=current_app.config.get("FIELD_RETRY_MS"))
 
 
 def auth_check():
@@ -105,7 +158,7 @@ def _form_context(db, questionnaire_id):
     except questionnaires.UnknownQuestionnaire:
         abort(404)
     questions = [q for q in questionnaire.questions if q.get("meta") != "respondent_type"]
-    return {"q": questionnaire, "questions": questions,
+    return {"q": questionnaire, "questions": questions, "retry_ms": current_app.config.get("FIELD_RETRY_MS"),
             "choices": {q["id"]: questionnaire.choices(q) for q in questions},
             "show_if": {q["id"]: json.dumps(q["show_if"]) for q in questions if q.get("show_if")},
             "respondent_question": next((q["id"] for q in questionnaire.questions
@@ -123,13 +176,47 @@ def form(questionnaire_id):
     """
     auth_check()
     db = get_db()
-    household = None
     household_id = request.args.get("household", type=int)
-    if household_id:
-        household = roster.get_household(db, household_id)
-        household = roster.for_display(household, current_user.can_see_personal_data) if household else None
+    household = _shown_household(db, household_id)
+    if household:
+        _audit_reveals(db, [household], "field form")
     return render_template("fieldwork/form.html", household=household, error=None, values={},
+                           household_answered=_answered(db, questionnaire_id, household_id),
                            submission_id=responses.new_submission_id(), **_form_context(db, questionnaire_id))
+
+
+def _shown_household(db, household_id):
+    """A household as the current user may see it (phone per assignment), or None."""
+    row = roster.get_household(db, household_id) if household_id else None
+    if row is None:
+        return None
+    assigned = assigned_household_ids(db, current_user.id)
+    return _with_phone(roster.for_display(row, current_user.can_see_personal_data), row, assigned)
+
+
+def _answered(db, questionnaire_id, household_id):
+    """Whether a household already has a stored response to this questionnaire."""
+    return bool(household_id) and db.execute(
+        "select 1 from responses where questionnaire_id = ? and household_id = ?",
+        [questionnaire_id, household_id]).fetchone() is not None
+
+
+@bp.get("/call/<int:household_id>")
+def call(household_id):
+    """Call a household assigned to me: audited, then the phone's dialler (tel:).
+
+    Without JavaScript the 拨打 button lands here; field.js records the reveal with a
+    beacon and dials directly, so the call is one tap either way.
+    """
+    auth_check()
+    db = get_db()
+    household = _shown_household(db, household_id)
+    if household is None or not household["phone_callable"]:
+        abort(403)
+    audit.log(db, "phone_called", f"household {household['household_no']}")
+    if request.args.get("beacon") == "1":
+        return "", 204
+    return redirect(f"tel:{household['phone_tel']}")
 
 
 def payload_from_form(questionnaire, form_data, respondent_question):
@@ -166,15 +253,31 @@ def submit_form(questionnaire_id):
     db = get_db()
     context = _form_context(db, questionnaire_id)
     payload = payload_from_form(context["q"], request.form, context["respondent_question"])
+    household_id = payload["meta"]["household_id"]
+    answered = _answered(db, questionnaire_id, household_id)
     try:
+        if answered and request.form.get("confirm_done") != "1":
+            raise api_submissions.BadSubmission("confirm_done", "household already answered", status=409)
         body, _created = api_submissions.store(db, payload, current_user)
     except api_submissions.BadSubmission as exc:
-        household = roster.get_household(db, payload["meta"]["household_id"] or 0)
-        household = roster.for_display(household, current_user.can_see_personal_data) if household else None
-        return render_template("fieldwork/form.html", household=household, error=exc,
-                               values=request.form, submission_id=payload["id"], **context), exc.status
+        household = _shown_household(db, int(household_id) if str(household_id or "").isdigit() else None)
+        return render_template("fieldwork/form.html", household=household, error=exc, error_text=_refusal(exc),
+                               household_answered=answered, values=request.form,
+                               submission_id=payload["id"], **context), exc.status
     flash("已保存：入户/电话记录已送达服务器。" if body["kind"] == "visit" else "已保存：问卷已送达服务器。")
     return redirect(url_for("fieldwork.index", q=questionnaire_id))
+
+
+def _refusal(exc):
+    """Why a form was not saved, in Chinese (the API's messages are English)."""
+    reasons = {
+        "confirm_done": "这户已经完成过这份问卷。确实还要记录，请勾选“我知道这户已完成，仍要记录”。",
+        "consent": "没有勾选“知情同意”，答案不能保存。",
+        "household_id": "这户已经完成过这份问卷，或名册里找不到这户。",
+        "outcome": "访问结果不完整：没有访问成功的记录需要住户和调查方式。",
+        "answers": "选了“没有访问成功”的结果，就不能再填问卷答案。",
+    }
+    return reasons.get(exc.field, f"“{exc.field}”不符合要求：{exc.message}")
 
 
 @bp.get("/mine")
@@ -217,11 +320,26 @@ def service_worker():
     return response
 
 
+def local_time(value):
+    """A stored UTC time as the local wall-clock time staff know (TIMEZONE, Asia/Shanghai)."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    zone = ZoneInfo(current_app.config.get("TIMEZONE", "Asia/Shanghai"))
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
 def init_app(app):
     """Register the staff blueprint, its menu entries and the coverage measures."""
     import scoring.coverage  # noqa: F401  (registers coverage_rate and followup_rate)
 
     app.register_blueprint(bp)
+    app.add_template_filter(local_time)
     auth.add_nav("fieldwork.index", "入户/电话调查", ["staff"])
     auth.add_nav("fieldwork.mine", "我的走访记录", ["staff"])
     auth.add_nav("fieldwork.roster_view", "名册与覆盖", ["staff", "evaluator"])

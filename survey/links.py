@@ -2,7 +2,9 @@
 channel or household (short codes under /s/), and printable A4 posters."""
 
 import io
+import re
 import secrets
+from datetime import date
 
 import click
 import qrcode
@@ -26,6 +28,51 @@ CHANNEL_LABELS = {
 
 class LinkError(ValueError):
     """A link cannot be created as asked."""
+
+
+# What a poster or card prints so elders can tell it from a scam QR code: who runs the
+# survey, a number to check with, and until when it is open. Set per link; the app-wide
+# defaults come from config (POSTER_ORGANISER, POSTER_CONTACT_PHONE, POSTER_CLOSES_ON).
+CONTACT_FIELDS = ("organiser", "contact_phone", "closes_on")
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def check_contact(organiser, contact_phone, closes_on):
+    """Check a link's poster contact details; return them cleaned or raise LinkError naming the field."""
+    from survey.roster import PhoneError, check_phone  # roster imports this module
+
+    organiser = (organiser or "").strip() or None
+    if organiser and len(organiser) > 60:
+        raise LinkError("组织单位：不超过 60 个字")
+    try:
+        contact_phone = check_phone(contact_phone) if (contact_phone or "").strip() else None
+    except PhoneError as exc:
+        raise LinkError(f"咨询电话：{exc}") from None
+    closes_on = (closes_on or "").strip() or None
+    if closes_on:
+        try:
+            date.fromisoformat(closes_on)
+        except ValueError:
+            raise LinkError(f"截止日期：“{closes_on}”不是日期，请写成 2025-06-30") from None
+        if not DATE.match(closes_on):
+            raise LinkError(f"截止日期：“{closes_on}”请写成 2025-06-30")
+    return organiser, contact_phone, closes_on
+
+
+def set_contact(db, codes, organiser, contact_phone, closes_on):
+    """Store the poster contact details on one or more links (already checked)."""
+    with transaction(db):
+        for code in codes:
+            db.execute("update links set organiser = ?, contact_phone = ?, closes_on = ? where code = ?",
+                       [organiser, contact_phone, closes_on, code])
+
+
+def contact_for(link):
+    """The organiser, contact phone and closing date a poster of `link` prints (link, else config)."""
+    keys = link.keys() if hasattr(link, "keys") else []
+    config = current_app.config
+    return {field: (link[field] if field in keys else None) or config.get(f"POSTER_{field.upper()}")
+            for field in CONTACT_FIELDS}
 
 
 def new_code(length=6):
@@ -142,7 +189,7 @@ def poster(code):
     site = db.execute("select name from sites where id = ?", [link["site_id"]]).fetchone()
     questionnaire = questionnaires.get(db, link["questionnaire_id"])
     return render_template("links/poster.html", link=link, q=questionnaire,
-                           site_name=site[0] if site else "",
+                           site_name=site[0] if site else "", contact=contact_for(link),
                            url=absolute_url("respond.start_tracked", code=code))
 
 
@@ -179,6 +226,9 @@ def sites_cli():
 @click.option("--kind", default="社区", show_default=True)
 @click.option("--population", type=int, help="Number of service recipients, if known.")
 def add_site_command(code, name, kind, population):
-    """Add a site."""
+    """Add a site (an existing code is refused: nothing would change)."""
+    existing = get_db().execute("select name from sites where code = ?", [code]).fetchone()
+    if existing:
+        raise click.ClickException(f"site code '{code}' already exists ({existing[0]}); nothing changed")
     site_id = create_site(get_db(), code, name, kind, population)
     click.echo(f"site {code} ({name}) id {site_id}")

@@ -174,3 +174,21 @@ def _import_batches(db):
         " rows integer not null default 0, started_at text not null, heartbeat_at text not null,"
         " finished_at text)"
     )
+
+
+@migration(6, "household assignments and poster contact details")
+def _assignments_and_poster_contact(db):
+    """Who follows up which households (a whole site, or one household), and the organiser,
+    contact phone and closing date a poster or card prints for its link (issue 14)."""
+    db.execute(
+        "create table if not exists assignments ("
+        " id integer primary key, user_id integer not null references users(id),"
+        " site_id integer references sites(id), household_id integer references households(id),"
+        " assigned_at text not null, assigned_by text,"
+        " check ((site_id is null) != (household_id is null)))")
+    db.execute("create unique index if not exists assignments_one_each"
+               " on assignments (user_id, coalesce(site_id, 0), coalesce(household_id, 0))")
+    columns = {row[1] for row in db.execute("pragma table_info(links)").fetchall()}
+    for column in ("organiser", "contact_phone", "closes_on"):
+        if column not in columns:
+            db.execute(f"alter table links add column {column} text")

@@ -29,9 +29,33 @@ COLUMNS = {
 COLUMN_LABELS = {"name": "姓名", "household_no": "户号", "id_number": "身份证号", "site": "站点",
                  "address": "地址", "phone": "电话"}
 ID_NUMBER = re.compile(r"^(\d{17}[\dXx]|\d{15})$")
-PHONE = re.compile(r"^\+?\d{7,15}$")
+# A household is called back: an 11-digit mobile (optionally +86), or a landline with its
+# area code (010-12345678, 0755 1234567); a bare 7- or 8-digit number cannot be dialled
+# from a field worker's mobile outside that city.
+MOBILE = re.compile(r"^(?:\+?86)?(1[3-9]\d{9})$")
+# Area codes: 010 and 020-029 have three digits, all others four (0755, 0571).
+LANDLINE = re.compile(r"^(0[12]\d|0[3-9]\d{2})(\d{7,8})$")
 HOUSEHOLD_NO = re.compile(r"^[\w-]{1,40}$")
 MAX_ROWS = 20000
+
+
+class PhoneError(ValueError):
+    """A phone number is neither an 11-digit mobile nor a landline with its area code."""
+
+
+def check_phone(value):
+    """Return a phone number in a standard form (13812345678, 010-12345678) or raise PhoneError."""
+    raw = (value or "").strip()
+    digits = re.sub(r"[\s()（）-]", "", raw)
+    mobile = MOBILE.match(digits)
+    if mobile:
+        return mobile.group(1)
+    landline = LANDLINE.match(digits)
+    if landline:
+        return f"{landline.group(1)}-{landline.group(2)}"
+    if digits.isdigit() and len(digits) in (7, 8):
+        raise PhoneError(f"“{mask_phone(raw)}”缺少区号：座机请写成 区号-号码，如 010-12345678")
+    raise PhoneError(f"“{mask_phone(raw)}”不是11位手机号，也不是带区号的座机号")
 
 
 class RosterError(ValueError):
@@ -153,7 +177,7 @@ def parse_roster(db, filename, data):
         raise RosterError("文件是空的") from None
     mapping = _header_map(header)
     sites = _sites(db)
-    clean, seen = [], {}
+    clean, seen, ids = [], {}, {}
     for line, cells in rows:
         values = {key: (cells[i].strip() if i < len(cells) and cells[i] is not None else "")
                   for key, i in mapping.items()}
@@ -161,10 +185,33 @@ def parse_roster(db, filename, data):
             continue
         if len(clean) >= MAX_ROWS:
             raise RosterError(f"一次最多导入 {MAX_ROWS} 行", line=line)
-        clean.append(_check_row(line, values, sites, seen))
+        row = _check_row(line, values, sites, seen)
+        if row["id_number"]:
+            if row["id_number"] in ids:
+                raise RosterError(f"身份证号“{mask_id_number(row['id_number'])}”与第{ids[row['id_number']]}行重复"
+                                  "（同一个人不能登记在两个户号下）", line, "id_number")
+            ids[row["id_number"]] = line
+        row["line"] = line
+        clean.append(row)
     if not clean:
         raise RosterError("文件里没有数据行")
+    _check_ids_against_roster(db, clean)
     return clean
+
+
+def _check_ids_against_roster(db, rows):
+    """Refuse an ID number already on the roster under another household, naming both."""
+    for row in rows:
+        if not row["id_number"]:
+            continue
+        other = db.execute(
+            "select h.household_no, s.name from households h join sites s on s.id = h.site_id"
+            " where upper(h.id_number) = ? and not (h.site_id = ? and h.household_no = ?)",
+            [row["id_number"], row["site_id"], row["household_no"]]).fetchone()
+        if other:
+            raise RosterError(f"身份证号“{mask_id_number(row['id_number'])}”已在名册中登记为"
+                              f"{other[1]} 户号“{other[0]}”，与本行户号“{row['household_no']}”不同"
+                              "（同一个人不能登记在两个户号下）", row["line"], "id_number")
 
 
 def _check_row(line, values, sites, seen):
@@ -189,9 +236,12 @@ def _check_row(line, values, sites, seen):
         if not id_number:
             raise RosterError("户号和身份证号至少填一个", line, "household_no")
         household_no = _household_no_from_id(id_number)
-    phone = re.sub(r"[\s-]", "", values.get("phone", ""))
-    if phone and not PHONE.match(phone):
-        raise RosterError(f"电话“{mask_phone(phone)}”不是有效号码", line, "phone")
+    phone = values.get("phone", "")
+    if phone:
+        try:
+            phone = check_phone(phone)
+        except PhoneError as exc:
+            raise RosterError(str(exc), line, "phone") from None
     address = values.get("address", "")
     if len(address) > 200:
         raise RosterError("地址过长（最多200字）", line, "address")

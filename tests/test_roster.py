@@ -59,7 +59,7 @@ def test_xlsx_import_keeps_phone_digits(db, sites):
 @pytest.mark.parametrize("body, line, column, words", [
     ("张三明,A001,新华社区,,13812341234\n,A002,新华社区,,\n", 3, "name", "姓名不能为空"),
     ("张三明,A001,新华社区,,13812341234\n李四,A002,火星社区,,\n", 3, "site", "火星社区"),
-    ("张三明,A001,新华社区,,12345\n", 2, "phone", "不是有效号码"),
+    ("张三明,A001,新华社区,,12345\n", 2, "phone", "不是11位手机号"),
     ("张三明,A001,新华社区,,\n李四,A001,新华社区,,\n", 3, "household_no", "与第2行重复"),
     ("张三明,,新华社区,,\n", 2, "household_no", "至少填一个"),
 ])

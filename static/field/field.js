@@ -1,7 +1,11 @@
 /* The staff app: completed forms wait in IndexedDB (with their submission ids) until
  * POST /api/submissions accepts them. A form leaves the queue only after the server
- * answered 200/201, so nothing is ever thrown away: offline, a server error, an
- * expired login or a refused form all leave it in the queue, visible and countable.
+ * answered 200/201, so nothing is ever thrown away: offline, a server error (any 5xx),
+ * an expired login or a refused form all leave it in the queue, visible and countable.
+ * Sending is retried on a timer and whenever the app comes back (online, the page shown
+ * again, the phone unlocked), since the browser's `online` event alone is unreliable.
+ * A refused form (4xx) is shown in Chinese with its reason; it can be corrected (the
+ * form reopens with its answers) or set aside (kept on the phone, no longer sent).
  * The submit token (see survey/api_submissions.py) lets a send succeed days later,
  * after the login and the CSRF token have expired.
  */
@@ -10,7 +14,33 @@
 
   const DB_NAME = 'field-app';
   const CACHE = 'field-v1';
+  const RETRY_MS = 30000;
   let sending = null;
+  const OUTCOME_LABELS = {completed: '完成访问', not_home: '不在家', refused: '拒访', unreachable: '无法联系',
+    deceased: '已故', moved: '迁出'};
+
+  // Why the server refused a form, in words a field worker can act on.
+  function refusalReason(status, answer) {
+    const field = answer.field || '';
+    if (status === 409 && field === 'household_id') return '这户已经完成过这份问卷（本机或别的手机已经交过一份），这份是重复的。';
+    if (status === 409) return '同一个编号已经交过另一份不同的表单。';
+    if (status === 403) return '这个账号不能提交表单，请联系管理员。';
+    if (field === 'consent') return '没有勾选“知情同意”，答案不能保存。';
+    if (field === 'household_id') return '名册里找不到这户（可能已被管理员删除或更换）。';
+    if (field === 'questionnaire') return '这份问卷已经停用或不存在。';
+    if (field === 'outcome') return '访问结果不完整：没有访问成功的记录需要住户和调查方式。';
+    if (field === 'answers') return '有不该填写的答案（比如“不在家”时填了问卷）。';
+    if (field === 'X-CSRFToken') return '页面已过期，请刷新页面后再发送。';
+    const question = document.querySelector(`fieldset.question[data-question="${CSS.escape(field)}"] legend`);
+    if (question) return `“${question.textContent.trim()}”这道题的回答不符合要求。`;
+    return field ? `“${field}”不符合要求（服务器代码 ${status}）。` : `服务器拒收（代码 ${status}）。`;
+  }
+
+  function localTime(iso) {
+    const date = new Date(iso);
+    const pad = (n) => String(n).padStart(2, '0');
+    return `${date.getMonth() + 1}月${date.getDate()}日 ${pad(date.getHours())}:${pad(date.getMinutes())}`;
+  }
 
   function openDb() {
     return new Promise((resolve, reject) => {
@@ -58,29 +88,115 @@
     if (status) status.textContent = text;
   }
 
+  function button(text, className, onClick) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = className;
+    b.textContent = text;
+    b.addEventListener('click', onClick);
+    return b;
+  }
+
+  function queueEntry(item) {
+    const li = document.createElement('li');
+    li.dataset.id = item.id;
+    const what = item.meta.outcome && item.meta.outcome !== 'completed' ? OUTCOME_LABELS[item.meta.outcome] : '问卷';
+    const line = document.createElement('span');
+    line.textContent = `${item.label || '无户号'} · ${what} · 保存于 ${localTime(item.saved_at)}`;
+    li.append(line);
+    if (item.status === 'rejected') {
+      li.className = 'rejected';
+      const reason = document.createElement('p');
+      reason.className = 'reason';
+      reason.textContent = `服务器没有接收：${item.reason || item.error}`;
+      const edit = `/field/form/${encodeURIComponent(item.questionnaire)}?household=${item.meta.household_id || ''}` +
+        `&no=${encodeURIComponent((item.label || '').replace('户号 ', ''))}&edit=${encodeURIComponent(item.id)}`;
+      const fix = document.createElement('a');
+      fix.className = 'button secondary';
+      fix.href = edit;
+      fix.textContent = '修改后重发';
+      li.append(reason, fix, button('搁置（保留在本机，不再发送）', 'secondary', () => setAside(item.id)));
+    } else if (item.status === 'set_aside') {
+      li.className = 'set-aside';
+      const reason = document.createElement('p');
+      reason.className = 'reason';
+      reason.textContent = `已搁置，保留在本机，不会发送。原因：${item.reason || item.error || '—'}`;
+      li.append(reason, button('重新发送', 'secondary', () => restore(item.id)));
+    }
+    return li;
+  }
+
   async function render() {
     const items = await all('queue');
+    const waiting = items.filter((item) => item.status !== 'set_aside');
     const count = document.getElementById('unsent-count');
-    if (count) count.textContent = String(items.length);
+    if (count) count.textContent = String(waiting.length);
     const list = document.getElementById('queue-list');
-    if (list) {
-      list.replaceChildren(...items.map((item) => {
-        const li = document.createElement('li');
-        li.dataset.id = item.id;
-        li.textContent = `${item.label || '无户号'} · ${item.saved_at.slice(0, 16).replace('T', ' ')}`;
-        if (item.status === 'rejected') {
-          li.className = 'rejected';
-          li.textContent += ` · 服务器未接收（${item.error}），请核对后点“现在发送”重试`;
-        }
-        return li;
-      }));
+    if (list) list.replaceChildren(...waiting.map(queueEntry));
+    const aside = items.filter((item) => item.status === 'set_aside');
+    const asideList = document.getElementById('aside-list');
+    if (asideList) {
+      asideList.replaceChildren(...aside.map(queueEntry));
+      document.getElementById('aside').hidden = !aside.length;
     }
-    const queued = new Set(items.map((item) => String(item.meta.household_id)));
-    document.querySelectorAll('[data-household]').forEach((li) => {
+    await markHouseholds(items);
+    return waiting.length;
+  }
+
+  // The household list says at once what this phone holds for each household (saved,
+  // refused, sent), even when the page itself came from the cache before the save.
+  async function markHouseholds(items) {
+    const rows = document.querySelectorAll('[data-household]');
+    if (!rows.length) return;
+    const sent = await all('sent');
+    const questionnaire = document.getElementById('field-app').dataset.questionnaire;
+    const local = new Map();
+    for (const item of sent.concat(items)) {
+      if (item.questionnaire !== questionnaire || item.meta.household_id == null) continue;
+      const previous = local.get(String(item.meta.household_id));
+      // A completed interview outranks any later visit note for the same household.
+      if (previous && previous.meta.outcome === 'completed' && item.meta.outcome !== 'completed') continue;
+      local.set(String(item.meta.household_id), item);
+    }
+    let done = 0;
+    rows.forEach((li) => {
+      const item = local.get(li.dataset.household);
+      const status = li.querySelector('.hh-status');
       const marker = li.querySelector('.hh-queued');
-      if (marker) marker.hidden = !queued.has(li.dataset.household);
+      let completed = li.dataset.answered === '1';
+      if (item && !completed) {
+        const outcome = item.meta.outcome || 'completed';
+        const state = item.status === 'sent' ? '已发送' : item.status === 'rejected' ? '未被接收，需处理'
+          : item.status === 'set_aside' ? '已搁置' : '已保存，待发送';
+        if (status) status.textContent = outcome === 'completed' ? `✔ 已访问（${state}）` : `上次：${OUTCOME_LABELS[outcome]}（${state}）`;
+        if (outcome === 'completed' && item.status !== 'set_aside' && item.status !== 'rejected') {
+          completed = true;
+          li.dataset.localDone = '1';
+        }
+        li.dataset.status = outcome === 'completed' ? 'done' : 'visited';
+      }
+      if (marker) marker.hidden = !(item && item.status !== 'sent');
+      if (completed) done += 1;
     });
-    return items.length;
+    const reached = document.getElementById('reached-count');
+    if (reached) reached.textContent = String(done);
+  }
+
+  async function setAside(id) {
+    const item = await get('queue', id);
+    if (!item) return;
+    item.status = 'set_aside';
+    await put('queue', item);
+    setStatus('已搁置：这份表单保留在本机，不会再发送。');
+    await render();
+  }
+
+  async function restore(id) {
+    const item = await get('queue', id);
+    if (!item) return;
+    item.status = 'pending';
+    await put('queue', item);
+    await sendAll(true);
   }
 
   async function sendOne(item, token, csrf) {
@@ -100,7 +216,7 @@
     let sent = 0;
     let problem = null;
     for (const item of items) {
-      if (item.status === 'rejected' && !includeRejected) continue;
+      if (item.status === 'set_aside' || (item.status === 'rejected' && !includeRejected)) continue;
       let response;
       try {
         response = await sendOne(item, token, csrf);
@@ -115,18 +231,22 @@
       } else if (response.status === 401) {
         problem = '登录已过期，请重新登录后点“现在发送”。表单仍保存在本机，不会丢失。';
         break;
-      } else if (response.status >= 400 && response.status < 500) {
+      } else if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429) {
         const answer = await response.json().catch(() => ({}));
         item.status = 'rejected';
         item.error = `${answer.field || ''}：${answer.error || response.status}`;
+        item.reason = refusalReason(response.status, answer);
         await put('queue', item);
       } else {
-        problem = '服务器暂时出错，稍后会再试。表单仍保存在本机。';
+        // Any 5xx (or 408/429): the server could not take it now; keep it and try again later.
+        problem = '服务器暂时出错，稍后会自动再试。表单仍保存在本机。';
         break;
       }
     }
     const left = await render();
-    setStatus(problem || (left ? `已发送 ${sent} 份，还有 ${left} 份未发送。` : (sent ? `已全部发送（${sent} 份）。` : '没有待发送的表单。')));
+    const refused = (await all('queue')).filter((item) => item.status === 'rejected').length;
+    setStatus(problem || (refused ? `有 ${refused} 份表单服务器没有接收，请看下面的原因，修改后重发或搁置。`
+      : left ? `已发送 ${sent} 份，还有 ${left} 份未发送。` : (sent ? `已全部发送（${sent} 份）。` : '没有待发送的表单。')));
     return {sent, left};
   }
 
@@ -197,6 +317,12 @@
       else if (rule.in) visible = rule.in.some((value) => given.includes(String(value)));
       fieldset.hidden = !visible;
     });
+    // Number the questions shown 1, 2, 3... with no gaps where show-if hid some.
+    let number = 0;
+    form.querySelectorAll('fieldset.question').forEach((fieldset) => {
+      const label = fieldset.querySelector('.qno');
+      if (!fieldset.hidden && label) label.textContent = `${++number}. `;
+    });
     const outcome = valuesOf(form, 'outcome')[0];
     document.getElementById('interview').hidden = outcome !== 'completed';
   }
@@ -213,17 +339,57 @@
     return null;
   }
 
-  function setupForm(app) {
+  function fill(form, item) {
+    const set = (name, values) => {
+      form.querySelectorAll(`[name="${name}"]`).forEach((input) => {
+        if (input.type === 'radio' || input.type === 'checkbox') input.checked = values.includes(input.value);
+        else input.value = values[0] || '';
+      });
+    };
+    set('mode', [item.meta.channel]);
+    set('outcome', [item.meta.outcome || 'completed']);
+    set('consent', item.meta.consent ? ['1'] : []);
+    form.elements.note.value = item.meta.note || '';
+    const respondentQuestion = document.getElementById('field-app').dataset.respondentQuestion;
+    if (respondentQuestion && item.answers[respondentQuestion]) set('respondent_type', [item.answers[respondentQuestion]]);
+    else if (item.meta.respondent_type) set('respondent_type', [item.meta.respondent_type]);
+    for (const [id, value] of Object.entries(item.answers)) set(`a-${id}`, [].concat(value).map(String));
+  }
+
+  // Has this household a completed interview, on the server (from the list) or on this phone?
+  async function householdDone(questionnaire, householdId, params, exceptId) {
+    if (params.get('done') === '1') return true;
+    const mine = (await all('queue')).concat(await all('sent'));
+    return mine.some((item) => item.id !== exceptId && item.questionnaire === questionnaire &&
+      String(item.meta.household_id) === String(householdId) && (item.meta.outcome || 'completed') === 'completed' &&
+      item.status !== 'set_aside' && item.status !== 'rejected');
+  }
+
+  async function setupForm(app) {
     const form = document.getElementById('field-form');
     const params = new URLSearchParams(location.search);
     const respondentQuestion = app.dataset.respondentQuestion || null;
-    const startedAt = new Date().toISOString();
+    let startedAt = new Date().toISOString();
     // The cached page is shared by every household: the id and household come from here.
     form.elements.submission_id.value = newId();
+    const editing = params.get('edit') ? await get('queue', params.get('edit')) : null;
+    if (editing) {
+      fill(form, editing);
+      startedAt = editing.meta.started_at || startedAt;
+      const box = document.getElementById('edit-notice');
+      box.hidden = false;
+      document.getElementById('edit-reason').textContent = editing.reason || editing.error || '';
+    }
+    const warning = document.getElementById('done-warning');
+    const done = params.get('household') &&
+      await householdDone(app.dataset.questionnaire, params.get('household'), params, editing && editing.id);
+    if (done) warning.hidden = false;
     if (params.get('household')) {
       form.elements.household_id.value = params.get('household');
       const label = document.getElementById('household-label');
       if (!label.textContent.trim() || !navigator.onLine) label.textContent = `户号 ${params.get('no') || params.get('household')}`;
+      // The cached form page is shared by all households: fill in this one's details.
+      if (label.textContent.trim() !== '' && !document.querySelector('.call-button')) await showHouseholdOffline(params.get('household'));
     }
     form.addEventListener('change', () => applyShowIf(form, respondentQuestion));
     applyShowIf(form, respondentQuestion);
@@ -232,7 +398,10 @@
       const outcome = valuesOf(form, 'outcome')[0] || 'completed';
       const householdId = form.elements.household_id.value || null;
       const answers = outcome === 'completed' ? answersOf(form, respondentQuestion) : {};
-      const problem = formProblem(form, outcome, householdId, answers);
+      let problem = formProblem(form, outcome, householdId, answers);
+      if (!problem && done && !form.elements.confirm_done.checked) {
+        problem = '这户已经完成过问卷。确实还要记录，请先勾选上面的“我知道这户已完成，仍要记录”。';
+      }
       const box = document.getElementById('form-error');
       if (problem) {
         document.getElementById('form-error-text').textContent = problem;
@@ -249,21 +418,103 @@
       await put('queue', {id: form.elements.submission_id.value, questionnaire: app.dataset.questionnaire,
         answers, meta, label: params.get('no') ? `户号 ${params.get('no')}` : '', status: 'pending',
         saved_at: new Date().toISOString()});
+      // The corrected form replaces the refused one (which the server never stored).
+      if (editing) await remove('queue', editing.id);
       location.href = `/field/?q=${encodeURIComponent(app.dataset.questionnaire)}`;
     });
   }
+
+  /* ---- the household list ---- */
+
+  // Search and status filter on the phone itself, so they work offline on the cached list.
+  function setupList() {
+    const search = document.getElementById('s');
+    const status = document.getElementById('status');
+    const mine = document.getElementById('mine');
+    if (!search) return;
+    const apply = () => {
+      const words = search.value.trim().split(/\s+/).filter(Boolean);
+      let shown = 0;
+      document.querySelectorAll('li.household').forEach((li) => {
+        const ok = words.every((word) => li.dataset.search.includes(word)) &&
+          (!status.value || li.dataset.status === status.value) && (!mine.checked || li.dataset.mine === '1');
+        li.hidden = !ok;
+        if (ok) shown += 1;
+      });
+      const count = document.getElementById('shown-count');
+      if (count) count.textContent = String(shown);
+    };
+    search.addEventListener('input', apply);
+    status.addEventListener('change', apply);
+    mine.addEventListener('change', apply);
+    document.getElementById('household-search').addEventListener('submit', (event) => { event.preventDefault(); apply(); });
+    apply();
+  }
+
+  // What the form needs offline for each household (code, site, number to call), kept
+  // on the phone like the cached list page that already shows it.
+  async function rememberHouseholds() {
+    const known = {};
+    document.querySelectorAll('li.household').forEach((li) => {
+      const call = li.querySelector('[data-phone]');
+      known[li.dataset.household] = {label: li.querySelector('a').querySelector('.hh-no').textContent.trim(),
+        name: li.querySelector('.hh-name').textContent.trim(), phone: call ? call.dataset.phone : null,
+        audit: call ? call.dataset.callAudit : null, answered: li.dataset.answered === '1'};
+    });
+    if (Object.keys(known).length) {
+      const old = await get('settings', 'households');
+      await put('settings', {key: 'households', value: Object.assign({}, old ? old.value : {}, known)});
+    }
+  }
+
+  async function showHouseholdOffline(householdId) {
+    const setting = await get('settings', 'households');
+    const known = setting && setting.value[householdId];
+    if (!known) return;
+    const label = document.getElementById('household-label');
+    label.textContent = `户号 ${known.label} · ${known.name}`;
+    if (known.phone && !document.querySelector('.call-button')) {
+      const call = document.createElement('a');
+      call.className = 'button call-button';
+      call.href = `tel:${known.phone.replace(/[^\d+]/g, '')}`;
+      call.dataset.callAudit = known.audit;
+      call.textContent = `📞 拨打 ${known.phone}`;
+      const p = document.createElement('p');
+      p.className = 'call';
+      p.append(call);
+      label.after(p);
+    }
+  }
+
+  // Each call is audited: a keep-alive request as the dialler opens (the page view that
+  // showed the number was audited by the server already).
+  document.addEventListener('click', (event) => {
+    const link = event.target.closest && event.target.closest('[data-call-audit]');
+    if (link && link.dataset.callAudit) {
+      fetch(link.dataset.callAudit, {credentials: 'same-origin', keepalive: true}).catch(() => {});
+    }
+  });
 
   async function start() {
     const app = document.getElementById('field-app');
     if (!app) return;
     if (app.dataset.submitToken) await put('settings', {key: 'token', value: app.dataset.submitToken});
-    if (app.dataset.page === 'form') setupForm(app);
+    if (app.dataset.page === 'form') await setupForm(app);
+    if (app.dataset.page === 'index') {
+      setupList();
+      await rememberHouseholds();
+    }
     const button = document.getElementById('send-now');
     if (button) button.addEventListener('click', () => sendAll(true));
+    // Retry whenever there may be a network again: the `online` event does not always
+    // fire (captive portals, a phone that slept), so also on return and on a timer.
     window.addEventListener('online', () => sendAll(false));
+    window.addEventListener('pageshow', (event) => { if (event.persisted) sendAll(false); });
+    document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') sendAll(false); });
+    setInterval(() => { if (document.visibilityState === 'visible') sendAll(false); }, Number(app.dataset.retryMs) || RETRY_MS);
     await render();
     const ready = registerWorker(app).catch((error) => setStatus(`离线功能未能启用：${error}`));
-    if (navigator.onLine) await sendAll(false);
+    await sendAll(false);  // navigator.onLine can lie either way: just try
     await ready;
   }
 
