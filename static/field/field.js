@@ -115,13 +115,13 @@
       fix.className = 'button secondary';
       fix.href = edit;
       fix.textContent = '修改后重发';
-      li.append(reason, fix, button('搁置（保留在本机，不再发送）', 'secondary', () => setAside(item.id)));
+      li.append(reason, fix, button('搁置（保留在本机，不再发送）', 'button secondary', () => setAside(item.id)));
     } else if (item.status === 'set_aside') {
       li.className = 'set-aside';
       const reason = document.createElement('p');
       reason.className = 'reason';
       reason.textContent = `已搁置，保留在本机，不会发送。原因：${item.reason || item.error || '—'}`;
-      li.append(reason, button('重新发送', 'secondary', () => restore(item.id)));
+      li.append(reason, button('重新发送', 'button secondary', () => restore(item.id)));
     }
     return li;
   }
@@ -150,12 +150,18 @@
     if (!rows.length) return;
     const sent = await all('sent');
     const questionnaire = document.getElementById('field-app').dataset.questionnaire;
+    // What counts most for a household: a completed interview sent, then one waiting to
+    // go, then a visit without interview; a refused or set-aside form least of all.
+    const rank = (item) => {
+      if (item.status === 'rejected' || item.status === 'set_aside') return 0;
+      const completed = (item.meta.outcome || 'completed') === 'completed';
+      return completed ? (item.status === 'sent' ? 4 : 3) : 2;
+    };
     const local = new Map();
     for (const item of sent.concat(items)) {
       if (item.questionnaire !== questionnaire || item.meta.household_id == null) continue;
       const previous = local.get(String(item.meta.household_id));
-      // A completed interview outranks any later visit note for the same household.
-      if (previous && previous.meta.outcome === 'completed' && item.meta.outcome !== 'completed') continue;
+      if (previous && rank(previous) >= rank(item)) continue;
       local.set(String(item.meta.household_id), item);
     }
     let done = 0;
@@ -175,7 +181,9 @@
         }
         li.dataset.status = outcome === 'completed' ? 'done' : 'visited';
       }
-      if (marker) marker.hidden = !(item && item.status !== 'sent');
+      const unsent = items.some((other) => String(other.meta.household_id) === li.dataset.household &&
+        other.questionnaire === questionnaire && other.status !== 'set_aside');
+      if (marker) marker.hidden = !unsent;
       if (completed) done += 1;
     });
     const reached = document.getElementById('reached-count');
@@ -478,7 +486,7 @@
       call.className = 'button call-button';
       call.href = `tel:${known.phone.replace(/[^\d+]/g, '')}`;
       call.dataset.callAudit = known.audit;
-      call.textContent = `📞 拨打 ${known.phone}`;
+      call.textContent = `拨打 ${known.phone}`;
       const p = document.createElement('p');
       p.className = 'call';
       p.append(call);
@@ -519,6 +527,7 @@
   }
 
   window.fieldApp = {sendAll, requeueSent, render, count: async () => (await all('queue')).length,
+    kept: async () => (await all('queue')).map((item) => ({id: item.id, status: item.status, reason: item.reason})),
     sentIds: async () => (await all('sent')).map((item) => item.id)};
   window.fieldApp.ready = new Promise((resolve) => {
     document.addEventListener('DOMContentLoaded', () => start().then(resolve, resolve));
