@@ -231,3 +231,12 @@ def test_duplicate_id_number_against_the_roster_names_the_household(db, users):
     assert caught.value.line == 3
     assert "已在名册中登记为新华社区 户号“A001”" in str(caught.value) and "户号“A009”" in str(caught.value)
     assert db.execute("select count(*) from households").fetchone()[0] == 1
+
+
+def test_poster_warns_on_screen_while_base_url_is_unset(app, db, client):
+    """The poster page itself says its address is this host's (the warning does not print)."""
+    code = links.create_link(db, "elder-satisfaction", "poster", site_id=links.create_site(db, "xh", "新华社区"))
+    assert "还没有设置 FLASK_BASE_URL" not in client.get(f"/s/{code}/poster").text
+    app.config["BASE_URL"] = None
+    page = client.get(f"/s/{code}/poster").text
+    assert 'class="screen-warning"' in page and "http://localhost/" in page

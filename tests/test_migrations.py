@@ -147,3 +147,22 @@ def test_release_1_database_gains_import_batches(release_1_db):
     assert db.execute("select count(*) from import_batches").fetchone()[0] == 0
     db.conn.close()
     assert counts(release_1_db) == before
+
+
+def test_migration_6_adds_assignments_and_poster_contact_keeping_links(release_1_db):
+    """On the release-1 database: links keep every row and gain empty organiser, contact_phone
+    and closes_on; the assignments table exists and refuses a row with both a site and a household."""
+    db = connect(release_1_db)
+    links_before = db.execute("select code, questionnaire_id, site_id, channel from links order by code").fetchall()
+    assert links_before
+    migrations.upgrade(db)
+    links_after = db.execute("select code, questionnaire_id, site_id, channel, organiser, contact_phone, closes_on"
+                             " from links order by code").fetchall()
+    assert [tuple(row[:4]) for row in links_after] == [tuple(row) for row in links_before]
+    assert all(row[4:] == (None, None, None) for row in links_after)
+    user_id = db.execute("select id from users limit 1").fetchone()[0]
+    site_id, household_id = db.execute("select site_id, id from households limit 1").fetchone()
+    db.execute("insert into assignments (user_id, site_id, assigned_at) values (?, ?, 'now')", [user_id, site_id])
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("insert into assignments (user_id, site_id, household_id, assigned_at) values (?, ?, ?, 'now')",
+                   [user_id, site_id, household_id])
