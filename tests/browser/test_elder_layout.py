@@ -210,3 +210,37 @@ def test_review_page_submit_top_and_bottom_read_aloud_and_change_returns(live_se
     expect(page.locator("#row-satisfaction")).to_be_in_viewport()
     assert page.evaluate("window.scrollY") > 0, "reopened at the top, not at the changed row"
     page.screenshot(path=str(artifacts / "phone-review-after-change.png"))
+
+
+def test_next_button_reachable_at_200_percent_text_zoom(live_server, browser, artifacts):
+    """Text zoom at 200% (the phone's font-size setting: every rem doubles, the screen stays
+    360x740): on each question of a full walk 下一题 stays on screen and nothing sticks out."""
+    context = browser.new_context(viewport={"width": 360, "height": 740}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True, locale="zh-CN", bypass_csp=True)
+    try:
+        page = context.new_page()
+        zoom = "html { font-size: 44px !important; }"
+        page.goto(live_server.url("/q/elder-satisfaction"))
+        page.add_style_tag(content=zoom)
+        tap_through(page, page.get_by_role("button", name="开始答题"))
+        problems = []
+        while "/summary" not in page.url:
+            page.wait_for_load_state("load")
+            page.add_style_tag(content=zoom)
+            _sid, question_id = submission_and_question(page)
+            m = page.evaluate(MEASURE)
+            if not m["next"] or m["next"]["bottom"] > m["innerHeight"] or m["next"]["height"] < 60:
+                problems.append(f"{question_id}: 下一题 {m['next']}")
+            if m["scrollWidth"] > m["clientWidth"]:
+                problems.append(f"{question_id}: sideways scrolling ({m['scrollWidth']}px)")
+            if question_id == "services":
+                page.screenshot(path=str(artifacts / "layout-text-zoom-200-services.png"))
+            labels = WALKS["elder-satisfaction"].get(question_id)
+            for label in labels or []:
+                choice(page, label).tap()
+            if labels is None and page.locator("label.choice").count():
+                page.locator("label.choice").nth(1).tap()
+            tap_through(page, page.get_by_role("button", name=NEXT))
+        assert not problems, "\n".join(problems)
+    finally:
+        context.close()
