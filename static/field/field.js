@@ -325,6 +325,9 @@
       else if (rule.in) visible = rule.in.some((value) => given.includes(String(value)));
       fieldset.hidden = !visible;
     });
+    // The questions' words follow who answers: a relative (代答) is asked about the elder.
+    const respondent = valuesOf(form, 'respondent_type')[0] || 'self';
+    form.querySelectorAll('.qtext').forEach((span) => { span.textContent = span.dataset[respondent] || span.dataset.self; });
     // Number the questions shown 1, 2, 3... with no gaps where show-if hid some.
     let number = 0;
     form.querySelectorAll('fieldset.question').forEach((fieldset) => {

@@ -266,3 +266,17 @@ def test_form_numbers_questions_without_gaps_and_save_stands_apart(live_server, 
     assert "primary" not in page.locator("#send-now").get_attribute("class")
     page.locator("#save-form").scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / "field-form-save-button.png"))
+
+
+def test_form_wording_follows_who_answers(live_server, phone, field, artifacts):
+    """Choosing 代答 on the staff form rewords the questions about the elder; 本人 puts them back."""
+    page = phone.new_page()
+    log_in(page, live_server)
+    open_form(page, field["G003"])
+    overall = page.locator('fieldset[data-question="overall"] .qtext')
+    expect(overall).to_have_text("总的来说，您对这些养老服务满意吗？")
+    page.locator('input[name="respondent_type"][value="proxy"]').check()
+    expect(overall).to_have_text("总的来说，老人对这些养老服务满意吗？")
+    page.screenshot(path=str(artifacts / "field-form-proxy-wording.png"))
+    page.locator('input[name="respondent_type"][value="self"]').check()
+    expect(overall).to_have_text("总的来说，您对这些养老服务满意吗？")
