@@ -216,6 +216,7 @@
   }
 
   async function sendAllNow(includeRejected) {
+    await flushCallAudits();
     const items = await all('queue');
     const setting = await get('settings', 'token');
     const token = setting ? setting.value : null;
@@ -499,12 +500,32 @@
 
   // Each call is audited: a keep-alive request as the dialler opens (the page view that
   // showed the number was audited by the server already).
+  // Offline, the call is noted on the phone and reported with the next send.
   document.addEventListener('click', (event) => {
     const link = event.target.closest && event.target.closest('[data-call-audit]');
     if (link && link.dataset.callAudit) {
-      fetch(link.dataset.callAudit, {credentials: 'same-origin', keepalive: true}).catch(() => {});
+      fetch(link.dataset.callAudit, {credentials: 'same-origin', keepalive: true})
+        .then((response) => { if (!response.ok && response.status >= 500) throw new Error(String(response.status)); })
+        .catch(async () => {
+          const pending = await get('settings', 'call-audits');
+          await put('settings', {key: 'call-audits', value: (pending ? pending.value : []).concat([link.dataset.callAudit])});
+        });
     }
   });
+
+  async function flushCallAudits() {
+    const pending = await get('settings', 'call-audits');
+    const left = [];
+    for (const url of pending ? pending.value : []) {
+      try {
+        const response = await fetch(url, {credentials: 'same-origin'});
+        if (response.status >= 500) left.push(url);
+      } catch (error) {
+        left.push(url);
+      }
+    }
+    if (pending && pending.value.length) await put('settings', {key: 'call-audits', value: left});
+  }
 
   async function start() {
     const app = document.getElementById('field-app');

@@ -280,3 +280,23 @@ def test_form_wording_follows_who_answers(live_server, phone, field, artifacts):
     page.screenshot(path=str(artifacts / "field-form-proxy-wording.png"))
     page.locator('input[name="respondent_type"][value="self"]').check()
     expect(overall).to_have_text("总的来说，您对这些养老服务满意吗？")
+
+
+def test_a_call_made_offline_is_audited_when_back_online(live_server, phone, field):
+    """Tapping 拨打 offline still ends up in the audit log once the app sends again."""
+    page = phone.new_page()
+    log_in(page, live_server)
+    before = live_server.query("select count(*) from audit_log where action = 'phone_called'")[0][0]
+    phone.set_offline(True)
+    call = household(page, field["G001"]).locator("a.call-button")
+    # The tel: navigation itself is not followed in a headless browser; stop it, keep the click.
+    page.evaluate("document.addEventListener('click', e => { if (e.target.closest('a[href^=\"tel:\"]'))"
+                  " e.preventDefault(); })")
+    call.click()
+    page.wait_for_timeout(300)
+    assert live_server.query("select count(*) from audit_log where action = 'phone_called'")[0][0] == before
+    phone.set_offline(False)
+    page.get_by_role("button", name="现在发送").click()
+    expect(page.locator("#queue-status")).to_contain_text("没有待发送的表单")
+    after = live_server.query("select count(*) from audit_log where action = 'phone_called'")[0][0]
+    assert after == before + 1
