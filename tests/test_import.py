@@ -175,7 +175,7 @@ def test_cli_refuses_unreadable_files_in_a_sentence(runner, db, tmp_path, name, 
 
 @pytest.mark.parametrize("cells, message", [
     ("xh,paper,本人啊,1,1,5", "'本人啊' is not one of: self (老人本人), proxy"),
-    ("xh,paper,self,也许,1,5", "'也许' is not one of: 1 (是), 0 (否)"),
+    ("xh,paper,self,也许,1,5", "'也许' is not one of: 1 (知道), 0 (不知道)"),
     ("xh,paper,self,1,1,很好", "'很好' is not one of: 5 (非常满意), 4 (满意)"),
 ])
 def test_refusals_list_labels_next_to_codes(db, site, cells, message):
