@@ -552,6 +552,7 @@
 
   window.fieldApp = {sendAll, requeueSent, render, count: async () => (await all('queue')).length,
     kept: async () => (await all('queue')).map((item) => ({id: item.id, status: item.status, reason: item.reason})),
+    pendingCalls: async () => { const p = await get('settings', 'call-audits'); return p ? p.value.length : 0; },
     sentIds: async () => (await all('sent')).map((item) => item.id)};
   window.fieldApp.ready = new Promise((resolve) => {
     document.addEventListener('DOMContentLoaded', () => start().then(resolve, resolve));

@@ -293,10 +293,20 @@ def test_a_call_made_offline_is_audited_when_back_online(live_server, phone, fie
     page.evaluate("document.addEventListener('click', e => { if (e.target.closest('a[href^=\"tel:\"]'))"
                   " e.preventDefault(); })")
     call.click()
-    page.wait_for_timeout(300)
+    wait_until(lambda: page.evaluate("window.fieldApp.pendingCalls()") == 1, "the call noted on the phone")
     assert live_server.query("select count(*) from audit_log where action = 'phone_called'")[0][0] == before
     phone.set_offline(False)
     page.get_by_role("button", name="现在发送").click()
-    expect(page.locator("#queue-status")).to_contain_text("没有待发送的表单")
+    wait_until(lambda: page.evaluate("window.fieldApp.pendingCalls()") == 0, "the noted call reported")
     after = live_server.query("select count(*) from audit_log where action = 'phone_called'")[0][0]
     assert after == before + 1
+
+
+def wait_until(check, what, seconds=20):
+    """Poll `check` every 0.1 s until true; fail naming `what` after `seconds` (bounded)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
