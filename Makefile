@@ -33,8 +33,8 @@ lint: $(VENV)/.dev-installed
 
 test: $(VENV)/.dev-installed system-deps
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 -p no:cacheprovider
 	$(BIN)/python benchmarks/run_all.py --quick
+	$(BIN)/python -m pytest -n 2 -p no:cacheprovider
 
 bench-quick: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/run_all.py --quick
