@@ -24,6 +24,8 @@ def create_app(test_config=None):
         BABEL_DEFAULT_LOCALE="zh_Hans_CN",
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        IMPORT_MAX_BYTES=256 * 1024 * 1024,  # `responses import` on the server: paper campaigns
+        IMPORT_MAX_ROWS=1_000_000,
         WTF_CSRF_TIME_LIMIT=None,  # a slow elder must not lose the form to a token timeout
     )
     if test_config is None:

@@ -11,10 +11,12 @@ import sqlite3
 import uuid
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
 from scoring.appendix import neutralise, safe_row
 from scoring.files import MAX_BYTES, FileRefused, csv_rows, decode_text, read_bytes, table_rows
+from scoring.files import XLSX_MAX_ROWS as UPLOAD_MAX_ROWS
 from survey import questionnaires, responses, staged_import
 from survey.db import get_db
 
@@ -91,15 +93,16 @@ def _meta_code(column, value):
     raise responses.SubmissionError(column, f"'{value}' is not one of: {listed}")
 
 
-def parse_rows(db, questionnaire, text, source_name="file", ignored=None):
+def parse_rows(db, questionnaire, text, source_name="file", ignored=None, max_rows=None):
     """Check every row of a CSV text; return [(clean, row)] or raise naming row and column.
 
     Row numbers are the file's line numbers (the header is line 1), as a person
     looking at the file in a spreadsheet sees them. Cells answering a question that
     earlier answers hide are not stored; with a list `ignored`, (line, column, cell)
-    of each is appended to it so the import can say so.
+    of each is appended to it so the import can say so. `max_rows` defaults to the
+    upload limit; the operator's CLI passes its own, larger one.
     """
-    rows = _guarded(csv_rows(text), source_name)
+    rows = _guarded(csv_rows(text, max_rows or UPLOAD_MAX_ROWS), source_name)
     try:
         _line, header = next(rows)
     except StopIteration:
@@ -186,20 +189,21 @@ def _parse_row(questionnaire, raw, sites, file_digest, line):
     return responses.build_row(questionnaire, submission_id, answers, meta)
 
 
-def read_table_text(path):
+def read_table_text(path, max_bytes=MAX_BYTES):
     """A .csv or .xlsx file as CSV text, read through the guarded loader.
 
     An .xlsx becomes CSV text here so that one parser (parse_rows) checks every row,
-    whatever the file type; line numbers stay the sheet's row numbers.
+    whatever the file type; line numbers stay the sheet's row numbers. `max_bytes`
+    defaults to the upload limit; the operator's CLI passes its own, larger one.
     """
     source = click.format_filename(path)
     lower = str(path).lower()
     try:
         if not lower.endswith((".csv", ".txt", ".tsv", ".xlsx")):
             table_rows(lower, b"")  # refuses .xls and unknown types, naming them
-        data = read_bytes(path, MAX_BYTES)
+        data = read_bytes(path, max_bytes)
         if not lower.endswith(".xlsx"):
-            return decode_text(data)
+            return decode_text(data, max_bytes)
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         for _number, cells in table_rows(lower, data):
@@ -209,7 +213,7 @@ def read_table_text(path):
         raise FileImportError(f"{source}: {exc}") from None
 
 
-def import_csv(db, questionnaire_id, text, source_name="file", ignored=None, stats=None):
+def import_csv(db, questionnaire_id, text, source_name="file", ignored=None, stats=None, max_rows=None):
     """Import a whole CSV text, all rows or none; return how many responses were stored.
 
     Every row is checked before anything is written; the rows are then committed in
@@ -220,7 +224,7 @@ def import_csv(db, questionnaire_id, text, source_name="file", ignored=None, sta
         questionnaire = questionnaires.get(db, questionnaire_id)
     except questionnaires.UnknownQuestionnaire:
         raise FileImportError(f"no questionnaire '{questionnaire_id}'") from None
-    items = parse_rows(db, questionnaire, text, source_name, ignored)
+    items = parse_rows(db, questionnaire, text, source_name, ignored, max_rows)
     ids = [row["submission_id"] for _clean, row in items]
     placeholders = ",".join("?" for _ in ids)
     already = db.execute(
@@ -314,8 +318,11 @@ def import_command(questionnaire_id, file):
         raise click.ClickException(f"no questionnaire '{questionnaire_id}' — nothing was imported") from None
     ignored, stats = [], {}
     try:
-        text = read_table_text(file)
-        count = import_csv(get_db(), questionnaire_id, text, source_name=name, ignored=ignored, stats=stats)
+        # The operator's command on the server, not a web upload: paper campaigns of
+        # hundreds of thousands of rows are imported here, so its limits are its own.
+        text = read_table_text(file, current_app.config["IMPORT_MAX_BYTES"])
+        count = import_csv(get_db(), questionnaire_id, text, source_name=name, ignored=ignored, stats=stats,
+                           max_rows=current_app.config["IMPORT_MAX_ROWS"])
     except FileImportError as exc:
         raise click.ClickException(f"{exc} — nothing was imported") from None
     click.echo(f"Imported {count} responses into {questionnaire_id}"

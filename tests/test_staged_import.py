@@ -148,3 +148,22 @@ def test_cells_answering_hidden_questions_are_listed(db, site, runner, tmp_path)
     ignored = []
     import_csv(db, "public-awareness", HEADER + "xh,0,0,poster,3\n", source_name="b.csv", ignored=ignored)
     assert ignored == [(2, "heard_from", "poster")]
+
+
+def test_the_cli_import_has_its_own_limits_larger_than_an_uploads(app, runner, site, tmp_path):
+    """`responses import` is the operator's command: IMPORT_MAX_ROWS/BYTES, not the 50,000-row upload cap."""
+    from scoring.files import MAX_BYTES, XLSX_MAX_ROWS
+
+    assert app.config["IMPORT_MAX_ROWS"] > XLSX_MAX_ROWS and app.config["IMPORT_MAX_BYTES"] > MAX_BYTES
+    path = tmp_path / "paper.csv"
+    path.write_text(HEADER + rows(4), encoding="utf-8")
+    app.config["IMPORT_MAX_ROWS"] = 3
+    refused = runner.invoke(args=["responses", "import", "public-awareness", str(path)])
+    assert refused.exit_code != 0 and "more than 3 rows" in refused.output
+    app.config.update(IMPORT_MAX_ROWS=4, IMPORT_MAX_BYTES=64)
+    refused = runner.invoke(args=["responses", "import", "public-awareness", str(path)])
+    assert refused.exit_code != 0 and "larger than 0 KiB" in refused.output
+    app.config["IMPORT_MAX_BYTES"] = 1024 * 1024
+    stored = runner.invoke(args=["responses", "import", "public-awareness", str(path)])
+    assert stored.exit_code == 0, stored.output
+    assert "Imported 4 responses" in stored.output
