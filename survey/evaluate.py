@@ -1,9 +1,11 @@
 """The evaluators' view: measures with n, interval and margin, breakdowns, trends,
 quality review, the problem list, charts, exports and a printable report.
 
-Every page is for evaluators (and admins). Rates count valid responses only; the
-quality rules (survey.quality) run on every dashboard load, so a new speeder or a
-duplicate household is flagged before it reaches a number.
+Every page is for evaluators (and admins). Rates count valid responses only. Reads
+never write: the quality rules (survey.quality) flag a response when it arrives and in
+`flask quality run`, never on a page load. Every page costs about the same whatever the
+number of responses: counts come from the tallies (survey.tallies), and lists (open-text
+answers, flagged responses, responses) are paged, PAGE_SIZE rows at a time.
 """
 
 import csv
@@ -32,7 +34,7 @@ from scoring.filters import FilterError as BadFilter
 from scoring.indicators import UnknownMeasureError
 from scoring.measures import EXTRA_MEASURES, compute, compute_all, current_definition, measure_specs, value_counts
 from scoring.statistics import cochran_sample_size
-from survey import audit, quality, questionnaires
+from survey import audit, quality, questionnaires, tallies
 from survey.auth import add_nav, role_required
 from survey.db import get_db
 from survey.importer import export_rows, neutralise, safe_row
@@ -58,6 +60,9 @@ MEASURE_LABELS = {
     "followup_rate": "名册回访率",
 }
 CHARTS = ("distribution", "sites", "trend")
+PAGE_SIZE = 50
+REPORT_TEXTS = 100  # the printable report lists the newest open-text answers, then points to the list
+YES_TEXTS = 20  # texts shown under each yes-count problem (the newest)
 
 
 def _charts():
@@ -104,9 +109,9 @@ def population_for(db, questionnaire_id, filters=None):
     if filters.get("site"):
         sites = db.execute("select id, population from sites where code = ?", [filters["site"]]).fetchall()
     else:
-        sites = db.execute("select id, population from sites where id in"
-                           " (select distinct site_id from responses where questionnaire_id = ?)",
-                           [questionnaire_id]).fetchall()
+        present = [i for i in tallies.present_values(db, questionnaire_id, "site_id") if i is not None]
+        sites = db.execute(f"select id, population from sites where id in ({','.join('?' for _ in present)})",
+                           present).fetchall() if present else []
     if not sites:
         return None
     if all(population for _id, population in sites):
@@ -239,41 +244,66 @@ def scale_distribution(db, questionnaire_id, filters):
     return rows, words
 
 
-def problems(db, questionnaire_id, filters):
-    """The problem list: open-text answers, and each yes-count measure with its count and texts.
+def _text_rows(db, questionnaire_id, filters, question_ids, limit, offset=0, yes_question=None):
+    """Open-text answers to `question_ids` of valid responses matching the filters, newest
+    response first, `limit` from `offset`: [(response id, question id, text, site, date)].
 
-    Returns {"texts": [...], "counts": [...]}; texts are plain strings (escaped when rendered).
+    Walks the responses newest first and stops after `limit` rows, so a page costs about
+    the same at any number of responses. With `yes_question`, only responses that
+    answered yes (1) to it.
     """
     from scoring.measures import _where
 
+    where, params = _where(questionnaire_id, filters)
+    marks = ",".join("?" for _ in question_ids)
+    yes = ""
+    if yes_question:
+        yes = " and exists (select 1 from answers y where y.response_id = r.id and y.question_id = ? and y.value = '1')"
+        params = [*params, yes_question]
+    return db.execute(
+        f"select r.id, a.question_id, a.value, s.name, r.submitted_at from responses r"
+        f" join answers a on a.response_id = r.id and a.question_id in ({marks})"
+        f" left join sites s on s.id = r.site_id where {where}{yes} order by r.id desc limit ? offset ?",
+        [*question_ids, *params, limit, offset]).fetchall()
+
+
+def problems(db, questionnaire_id, filters, page=1, per_page=PAGE_SIZE, yes_texts=YES_TEXTS):
+    """The problem list: open-text answers (one page of them, newest first) and each
+    yes-count measure with its count and the newest texts of those who said yes.
+
+    Counts come from the tallies; returns {"texts", "total", "page", "pages", "counts"};
+    texts are plain strings (escaped when rendered).
+    """
     definition = current_definition(db, questionnaire_id)
     text_questions = {q["id"]: q["text"]["zh"] for q in definition["questions"] if q["type"] == "text"}
-    where, params = _where(questionnaire_id, filters)
+    total = 0
     texts = []
     if text_questions:
-        marks = ",".join("?" for _ in text_questions)
-        for rid, qid, value, site, submitted in db.execute(
-                f"select r.id, a.question_id, a.value, s.name, r.submitted_at from answers a"
-                f" join responses r on r.id = a.response_id left join sites s on s.id = r.site_id"
-                f" where {where} and a.question_id in ({marks}) order by r.submitted_at, r.id",
-                [*params, *text_questions]).fetchall():
+        counts = _counts_of(db, questionnaire_id, list(text_questions), filters)
+        total = sum(counts.values())
+        for rid, qid, value, site, submitted in _text_rows(db, questionnaire_id, filters, list(text_questions),
+                                                           per_page, (page - 1) * per_page):
             texts.append({"response_id": rid, "question": text_questions[qid], "text": value,
                           "site": site or "（未注明）", "date": (submitted or "")[:10]})
-    by_response = {}
-    for item in texts:
-        by_response.setdefault(item["response_id"], []).append(item["text"])
     counts = []
     for name, spec in measure_specs(definition).items():
         if spec.get("kind") != "yes_count":
             continue
-        yes_ids = [row[0] for row in db.execute(
-            f"select r.id from answers a join responses r on r.id = a.response_id"
-            f" left join sites s on s.id = r.site_id where {where} and a.question_id = ? and a.value = '1'"
-            f" order by r.submitted_at, r.id", [*params, spec["question"]]).fetchall()]
         rate = compute(db, questionnaire_id, name, filters)
-        counts.append({"name": name, "label": measure_label(name, definition), "count": len(yes_ids),
-                       "n": rate.n, "texts": [t for rid in yes_ids for t in by_response.get(rid, [])]})
-    return {"texts": texts, "counts": counts}
+        said = [row[2] for row in _text_rows(db, questionnaire_id, filters, list(text_questions), yes_texts,
+                                              yes_question=spec["question"])] if text_questions else []
+        counts.append({"name": name, "label": measure_label(name, definition), "count": rate.successes,
+                       "n": rate.n, "texts": said})
+    return {"texts": texts, "total": total, "page": page, "pages": max(1, -(-total // per_page)),
+            "counts": counts}
+
+
+def _counts_of(db, questionnaire_id, question_ids, filters):
+    """{question_id: number of answers among valid responses} from the tallies."""
+    from scoring.measures import _counts
+
+    return {qid: sum(sum(values.values()) for values in groups.values())
+            for qid, groups in _counts(db, questionnaire_id, question_ids, filters, None).items()}
 
 
 def chart_key(db, questionnaire_id, kind, fmt, filters, measure):
@@ -285,8 +315,10 @@ def chart_key(db, questionnaire_id, kind, fmt, filters, measure):
     them; ids only grow), the quality flags version (an exclusion or reinstatement changes
     rates without changing the counts), and CHART_VERSION (the drawing code).
     """
-    count, max_id = db.execute("select count(*), coalesce(max(id), 0) from responses where questionnaire_id = ?",
-                               [questionnaire_id]).fetchone()
+    # From the tallies and the rowid (a new response in any questionnaire changes the key:
+    # a harmless redraw), so the key costs the same at any number of responses.
+    count = tallies.response_totals(db, questionnaire_id).get(questionnaire_id, (0, 0))[0]
+    max_id = db.execute("select coalesce(max(id), 0) from responses").fetchone()[0]
     version = db.execute("select current_version from questionnaires where id = ?", [questionnaire_id]).fetchone()
     material = json.dumps([CHART_VERSION, questionnaire_id, version[0] if version else None, kind, fmt, measure,
                            sorted((k, str(v)) for k, v in filters.items()), count, max_id,
@@ -373,21 +405,33 @@ def _filters_or_400():
 def _context(questionnaire_id):
     """What every questionnaire page needs: questionnaire, filters, filter choices.
 
-    Also brings the quality flags up to date, since every such page counts only valid
-    responses (idempotent; a reviewer's decision is never undone by it).
+    Reads only: quality flags are set when responses arrive and by `flask quality run`.
     """
     db = get_db()
     questionnaire = _questionnaire_or_404(questionnaire_id)
     filters = _filters_or_400()
-    quality.run(db, questionnaire_id, current_app.config)
     sites = db.execute("select code, name from sites order by name").fetchall()
-    channels = [row[0] for row in db.execute(
-        "select distinct channel from responses where questionnaire_id = ? order by channel",
-        [questionnaire_id]).fetchall()]
+    channels = [c for c in tallies.present_values(db, questionnaire_id, "channel") if c is not None]
     return {"q": questionnaire, "filters": filters, "sites": sites,
             "channels": [(c, CHANNEL_LABELS.get(c, c)) for c in channels],
             "respondent_types": list(RESPONDENT_LABELS.items())[:4],
             "query": {k: v for k, v in request.args.items() if k in FILTER_KEYS and v}}
+
+
+def _page():
+    """The page number in the query string (1 when absent); 400 naming it when malformed."""
+    raw = request.args.get("page", "1").strip() or "1"
+    if not raw.isdigit() or not 1 <= int(raw) <= 1_000_000:
+        abort(Response(render_template("evaluate/error.html",
+                                       message=f"page：请用从 1 开始的页码，收到“{raw}”"), status=400))
+    return int(raw)
+
+
+def pager(page, total, per_page=PAGE_SIZE):
+    """Paging words for a list: {"page", "pages", "total", "first", "last"} (1-based rows)."""
+    pages = max(1, -(-total // per_page))
+    return {"page": page, "pages": pages, "total": total, "first": min(total, (page - 1) * per_page + 1),
+            "last": min(total, page * per_page)}
 
 
 def chart_cache_dir():
@@ -416,9 +460,9 @@ def _scores_url():
 def dashboard():
     """Questionnaires with their response counts; pick one to see its measures."""
     db = get_db()
-    rows = db.execute(
-        "select q.id, q.title_zh, count(r.id), coalesce(sum(r.excluded), 0) from questionnaires q"
-        " left join responses r on r.questionnaire_id = q.id group by q.id order by q.id").fetchall()
+    totals = tallies.response_totals(db)
+    rows = [(qid, title, *totals.get(qid, (0, 0)))
+            for qid, title in db.execute("select id, title_zh from questionnaires order by id").fetchall()]
     return render_template("evaluate/index.html", rows=rows)
 
 
@@ -437,8 +481,7 @@ def questionnaire(questionnaire_id):
                for month, rate in trend(db, questionnaire_id, context["filters"], headline)],
         headline=headline, headline_label=measure_label(headline, definition) if headline else "",
         population=population_for(db, questionnaire_id, context["filters"]),
-        excluded=db.execute("select count(*) from responses where questionnaire_id = ? and excluded = 1",
-                            [questionnaire_id]).fetchone()[0],
+        excluded=tallies.response_totals(db, questionnaire_id).get(questionnaire_id, (0, 0))[1],
         charts=CHARTS, scores_url=_scores_url())
 
 
@@ -472,8 +515,10 @@ def chart(questionnaire_id, kind, fmt):
 def problem_list(questionnaire_id):
     """Open-text answers and the yes-count problems (hotline unanswered, no channel to learn)."""
     context = _context(questionnaire_id)
-    return render_template("evaluate/problems.html", **context,
-                           problems=problems(get_db(), questionnaire_id, context["filters"]))
+    page = _page()
+    found = problems(get_db(), questionnaire_id, context["filters"], page)
+    return render_template("evaluate/problems.html", **context, problems=found,
+                           paging=pager(page, found["total"]))
 
 
 @bp.get("/<questionnaire_id>/quality")
@@ -482,8 +527,16 @@ def quality_list(questionnaire_id):
     """The responses the quality rules flagged, for review."""
     context = _context(questionnaire_id)
     db = get_db()
-    return render_template("evaluate/quality.html", **context, items=quality.flagged_responses(db, questionnaire_id),
-                           rule_labels=quality.RULE_LABELS)
+    page = _page()
+    rule, status = request.args.get("rule") or None, request.args.get("status") or None
+    try:
+        total = quality.count_flagged(db, questionnaire_id, rule, status)
+    except quality.ReviewError as exc:
+        abort(Response(render_template("evaluate/error.html", message=str(exc)), status=400))
+    items = quality.flagged_responses(db, questionnaire_id, rule, status, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    return render_template("evaluate/quality.html", **context, items=items, rule_labels=quality.RULE_LABELS,
+                           rule=rule, status=status, paging=pager(page, total),
+                           list_query={k: v for k, v in {"rule": rule, "status": status}.items() if v})
 
 
 @bp.post("/<questionnaire_id>/quality/<int:response_id>")
@@ -515,7 +568,7 @@ def report(questionnaire_id):
     definition = context["q"].definition
     return render_template(
         "evaluate/report.html", **context, rows=measure_rows(db, questionnaire_id, context["filters"]),
-        problems=problems(db, questionnaire_id, context["filters"]),
+        problems=problems(db, questionnaire_id, context["filters"], per_page=REPORT_TEXTS),
         breakdowns=breakdowns(db, questionnaire_id, context["filters"], {"site": "社区",
                                                                          "respondent_type": "答题人"}),
         headline=headline_measure(definition), charts=CHARTS, scores_url=_scores_url(),

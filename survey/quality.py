@@ -17,6 +17,12 @@ a response decides. Rules (all over stored responses, per questionnaire):
 - `duplicate_household`: a roster household answered more than once; the earliest
   response is kept, the later ones are flagged.
 
+Reads never write. The per-response rules (straight-lining, bursts, duplicate households,
+and the speeder rule against the median the last `quality run` stored) run when a
+response arrives, inside the transaction that stores it (`on_arrival`); the whole-set
+rule (the median duration itself) runs with `flask quality run`, which also re-checks
+every rule over the stored responses. No evaluator page load runs a rule.
+
 `flags_version(db)` changes whenever flags or reviews change; caches of charts key on it.
 """
 
@@ -25,7 +31,7 @@ import statistics
 from datetime import datetime, timedelta
 
 import click
-from flask import current_app
+from flask import current_app, has_app_context
 from flask.cli import AppGroup, with_appcontext
 
 from survey import audit
@@ -62,6 +68,22 @@ def create_schema(db):
     db["quality_runs"].create({"id": int, "at": str, "changed": int}, pk="id", if_not_exists=True)
 
 
+def create_arrival_schema(db):
+    """What the rules on arrival read: the stored medians, the index of a device's
+    submissions, and the partial index of flagged responses the review list pages through.
+
+    Plain SQL (not sqlite-utils helpers, which commit): it runs inside a migration.
+    """
+    db.execute("create table if not exists quality_medians (questionnaire_id text primary key,"
+               " median_s real not null, n integer not null, at text not null)")
+    db.execute("create index if not exists idx_responses_device"
+               " on responses (device_hash, submitted_at) where device_hash is not null")
+    db.execute("create index if not exists idx_responses_household"
+               " on responses (household_id, questionnaire_id) where household_id is not null")
+    db.execute("create index if not exists idx_responses_flagged on responses (questionnaire_id, id)"
+               " where flags is not null or excluded = 1")
+
+
 def settings(config=None):
     """The rule thresholds: DEFAULTS overridden by any QUALITY_* keys in `config`."""
     merged = dict(DEFAULTS)
@@ -91,9 +113,9 @@ def find_flags(db, questionnaire_id, config=None):
         " from responses where questionnaire_id = ? order by submitted_at, id", [questionnaire_id]).fetchall()
     flags = {row[0]: set() for row in rows}
     # Speeders.
-    durations = [row[1] for row in rows if row[1] is not None and row[1] > 0]
-    if len(durations) >= cfg["QUALITY_SPEEDER_MIN_RESPONSES"]:
-        threshold = statistics.median(durations) * cfg["QUALITY_SPEEDER_FRACTION"]
+    median = _median_of([row[1] for row in rows], cfg)
+    if median is not None:
+        threshold = median[0] * cfg["QUALITY_SPEEDER_FRACTION"]
         for row in rows:
             if row[1] is not None and row[1] < threshold:
                 flags[row[0]].add("speeder")
@@ -130,6 +152,120 @@ def find_flags(db, questionnaire_id, config=None):
                 flags[row[0]].add("duplicate_household")
             seen.add(row[3])
     return flags
+
+
+def _median_of(durations, cfg):
+    """(median, n) of the positive durations, or None below QUALITY_SPEEDER_MIN_RESPONSES."""
+    durations = [d for d in durations if d is not None and d > 0]
+    if len(durations) < cfg["QUALITY_SPEEDER_MIN_RESPONSES"]:
+        return None
+    return statistics.median(durations), len(durations)
+
+
+def _median(db, questionnaire_id, config=None):
+    """(median completion time, n) of one questionnaire's timed responses, or None."""
+    durations = [row[0] for row in db.execute(
+        "select duration_s from responses where questionnaire_id = ? and duration_s > 0", [questionnaire_id])]
+    return _median_of(durations, settings(config))
+
+
+# The item scales of a questionnaire version never change once loaded: cached by (id, version).
+_ITEMS = {}
+
+
+def _items_of(db, questionnaire_id, version):
+    """Item-scale question ids of one stored questionnaire version (cached)."""
+    key = (questionnaire_id, version)
+    if key not in _ITEMS:
+        row = db.execute("select definition from questionnaire_versions where questionnaire_id = ? and version = ?",
+                         [questionnaire_id, version]).fetchone()
+        _ITEMS[key] = frozenset(_item_questions(json.loads(row[0]))) if row else frozenset()
+    return _ITEMS[key]
+
+
+def _is_web_device(row):
+    """Whether a response counts for the burst rule: a self-completed web response with a device."""
+    return bool(row["device_hash"]) and row["staff_user_id"] is None \
+        and row["channel"] not in STAFF_CHANNELS and row["source"] != "import"
+
+
+def arrival_flags(db, row, clean, config=None):
+    """The rule flags a new response gets before it is stored, and the ids of earlier
+    responses the burst rule now catches too. `row` is its responses row, `clean` its answers.
+
+    Exactly what `run` would find for the rules that concern this response alone or its
+    device's neighbours in time; the speeder rule compares with the median stored by the
+    last `quality run` (none stored: no speeder flag until one has run).
+    """
+    cfg = settings(config)
+    flags, caught = set(), []
+    qid = row["questionnaire_id"]
+    duration = row.get("duration_s")
+    if duration is not None:
+        stored = db.execute("select median_s from quality_medians where questionnaire_id = ?", [qid]).fetchone()
+        if stored is not None and duration < stored[0] * cfg["QUALITY_SPEEDER_FRACTION"]:
+            flags.add("speeder")
+    items = _items_of(db, qid, row["questionnaire_version"])
+    values = [clean[q] for q in items if clean.get(q) not in (None, "", [])]
+    if len(values) >= cfg["QUALITY_STRAIGHT_MIN_ITEMS"] and len(set(map(str, values))) == 1:
+        flags.add("straight_line")
+    if row.get("household_id") is not None and db.execute(
+            "select 1 from responses where household_id = ? and questionnaire_id = ? and submitted_at <= ? limit 1",
+            [row["household_id"], qid, row["submitted_at"]]).fetchone():
+        flags.add("duplicate_household")
+    if _is_web_device(row):
+        burst, caught = _burst(db, row, cfg)
+        if burst:
+            flags.add("burst")
+    return flags, caught
+
+
+def _burst(db, row, cfg):
+    """(whether the new response is in a burst, ids of stored ones the burst catches).
+
+    The sliding window of `find_flags`, over the device's responses within one window
+    either side of the new one: the only windows the new response can change.
+    """
+    window = timedelta(minutes=cfg["QUALITY_BURST_MINUTES"])
+    moment = _parse(row["submitted_at"])
+    near = db.execute(
+        "select id, submitted_at, channel, staff_user_id, source, device_hash from responses"
+        " where device_hash = ? and questionnaire_id = ? and submitted_at between ? and ?",
+        [row["device_hash"], row["questionnaire_id"], (moment - window).isoformat(timespec="seconds"),
+         (moment + window).isoformat(timespec="seconds")]).fetchall()
+    keys = ("id", "submitted_at", "channel", "staff_user_id", "source", "device_hash")
+    moments = sorted([(_parse(r[1]), r[0]) for r in near if _is_web_device(dict(zip(keys, r, strict=True)))]
+                     + [(moment, None)], key=lambda m: (m[0], m[1] is None, m[1] or 0))
+    hit, start = set(), 0
+    for end in range(len(moments)):
+        while moments[end][0] - moments[start][0] > window:
+            start += 1
+        if end - start + 1 > cfg["QUALITY_BURST_COUNT"]:
+            hit.update(response_id for _moment, response_id in moments[start:end + 1])
+    return None in hit, sorted(i for i in hit if i is not None)
+
+
+def on_arrival(db, row, clean, config=None):
+    """Set the new response's flags and exclusion in `row` (before its insert), and flag the
+    stored responses a burst now catches. Call inside the transaction that stores it."""
+    if config is None and has_app_context():
+        config = current_app.config
+    flags, caught = arrival_flags(db, row, clean, config)
+    if flags:
+        row["flags"] = json.dumps(sorted(flags))
+        row["excluded"] = 1
+    for response_id in caught:
+        stored, excluded = db.execute("select flags, excluded from responses where id = ?", [response_id]).fetchone()
+        current = json.loads(stored) if stored else []
+        if "burst" in current:
+            continue
+        reviewed = db.execute("select action from quality_reviews where response_id = ? order by id desc limit 1",
+                              [response_id]).fetchone()
+        new_excluded = 0 if reviewed and reviewed[0] == "reinstate" else 1
+        others = [f for f in current if f not in RULES]
+        rule_flags = sorted({f for f in current if f in RULES} | {"burst"})
+        db.execute("update responses set flags = ?, excluded = ? where id = ?",
+                   [json.dumps(others + rule_flags), new_excluded, response_id])
 
 
 def _latest_reviews(db, questionnaire_id):
@@ -174,8 +310,16 @@ def run(db, questionnaire_id=None, config=None):
             new_text = json.dumps(new_flags) if new_flags else None
             if new_text != stored_flags or new_excluded != excluded:
                 updates.append((new_text, new_excluded, response_id))
-    if updates:
-        with transaction(db):
+    medians = {qid: _median(db, qid, config) for qid in ids}
+    with transaction(db):
+        for qid, median in medians.items():
+            if median is None:
+                db.execute("delete from quality_medians where questionnaire_id = ?", [qid])
+            else:
+                db.execute("insert into quality_medians (questionnaire_id, median_s, n, at) values (?, ?, ?, ?)"
+                           " on conflict(questionnaire_id) do update set median_s = excluded.median_s,"
+                           " n = excluded.n, at = excluded.at", [qid, median[0], median[1], _now()])
+        if updates:
             for params in updates:
                 db.execute("update responses set flags = ?, excluded = ? where id = ?", list(params))
             db.execute("insert into quality_runs (at, changed) values (?, ?)", [_now(), len(updates)])
@@ -213,16 +357,50 @@ def flags_version(db):
     return f"r{runs}-v{reviews}"
 
 
-def flagged_responses(db, questionnaire_id):
-    """Responses with flags or excluded, newest first, with their latest review."""
+STATUSES = ("excluded", "counted")  # the review list's status filter: left out of the rates, or counted
+
+
+def _flagged_where(questionnaire_id, rule=None, status=None):
+    """WHERE and parameters of a questionnaire's flagged or excluded responses.
+
+    The condition repeats the partial index idx_responses_flagged's own, so SQLite reads
+    that index (flagged responses only) instead of every response.
+    """
+    clauses = ["r.questionnaire_id = ?", "(r.flags is not null or r.excluded = 1)"]
+    params = [questionnaire_id]
+    if rule:
+        if rule not in RULES:
+            raise ReviewError(f"rule: must be one of {', '.join(RULES)}, got '{rule}'")
+        clauses.append("r.flags like ?")
+        params.append(f'%"{rule}"%')
+    if status:
+        if status not in STATUSES:
+            raise ReviewError(f"status: must be one of {', '.join(STATUSES)}, got '{status}'")
+        clauses.append("r.excluded = ?" if status == "excluded" else "r.excluded != ?")
+        params.append(1)
+    return " and ".join(clauses), params
+
+
+def count_flagged(db, questionnaire_id, rule=None, status=None):
+    """How many responses the review list holds under these filters (from the partial index)."""
+    where, params = _flagged_where(questionnaire_id, rule, status)
+    return db.execute(f"select count(*) from responses r where {where}", params).fetchone()[0]
+
+
+def flagged_responses(db, questionnaire_id, rule=None, status=None, limit=50, offset=0):
+    """One page of the responses with flags or excluded, newest first, with their latest review.
+
+    `rule` keeps those a rule flagged, `status` those excluded or counted; ReviewError
+    names a bad filter.
+    """
+    where, params = _flagged_where(questionnaire_id, rule, status)
     rows = db.execute(
         "select r.id, r.submitted_at, r.duration_s, r.channel, r.respondent_type, r.device_hash,"
         " r.household_id, r.flags, r.excluded, s.name,"
         " (select q.action || '：' || q.reason || '（' || coalesce(q.user, '') || '，' || q.at || '）'"
         "  from quality_reviews q where q.response_id = r.id order by q.id desc limit 1)"
-        " from responses r left join sites s on s.id = r.site_id"
-        " where r.questionnaire_id = ? and (r.flags is not null or r.excluded = 1)"
-        " order by r.submitted_at desc, r.id desc", [questionnaire_id]).fetchall()
+        f" from responses r left join sites s on s.id = r.site_id where {where}"
+        " order by r.id desc limit ? offset ?", [*params, limit, offset]).fetchall()
     keys = ("id", "submitted_at", "duration_s", "channel", "respondent_type", "device_hash",
             "household_id", "flags", "excluded", "site", "last_review")
     result = []

@@ -9,6 +9,7 @@ import sqlite3
 import uuid
 from datetime import datetime, timezone
 
+from survey import quality
 from survey.db import transaction
 from survey.questionnaires import AnswerError
 
@@ -115,7 +116,12 @@ def record(db, questionnaire, submission_id, answers, meta=None):
 
 
 def insert_response(db, row, clean):
-    """Insert the response row and one answers row per value (inside a transaction)."""
+    """Insert the response row and one answers row per value (inside a transaction).
+
+    The quality rules for a single response run first, in the same transaction, so the
+    row goes in already flagged and no page load ever has to write flags.
+    """
+    quality.on_arrival(db, row, clean)
     columns = list(row)
     cursor = db.execute(
         f"insert into responses ({', '.join(columns)}) values ({', '.join('?' for _ in columns)})",

@@ -200,3 +200,22 @@ def move_questionnaire(db, old, new):
                        f" where true on conflict(key) do update set n = n + excluded.n", [new, old, dim])
         for suffix in ("tallies", "marginals"):
             db.execute(f"delete from {table}_{suffix} where questionnaire_id = ?", [old])
+
+
+def response_totals(db, questionnaire_id=None):
+    """{questionnaire_id: (responses, excluded)} from the site row set of the marginal
+    tallies: a few rows per site and month, whatever the number of responses."""
+    where, params = ("where questionnaire_id = ?", [questionnaire_id]) if questionnaire_id else ("", [])
+    sql = ("select questionnaire_id, sum(n), sum(case when excluded = 1 then n else 0 end)"
+           f" from response_marginals where dim = 'site_id' and questionnaire_id in"
+           f" (select id from questionnaires {where.replace('questionnaire_id', 'id')}) group by questionnaire_id")
+    return {qid: (total, excluded) for qid, total, excluded in db.execute(sql, params).fetchall()}
+
+
+def present_values(db, questionnaire_id, field):
+    """The distinct values of a response field (site_id, channel, ...) among a
+    questionnaire's responses, from the marginal tallies (not a scan of the responses)."""
+    dim = next(name for name, fields in MARGINALS.items() if field in fields)
+    return [row[0] for row in db.execute(
+        f"select {field} from response_marginals where questionnaire_id = ? and dim = ?"
+        f" group by {field} having sum(n) > 0 order by {field}", [questionnaire_id, dim]).fetchall()]

@@ -78,11 +78,14 @@ def test_flagged_responses_leave_the_rates_and_are_never_deleted(db):
     make = Maker(db)
     for overall in ("5", "4", "4", "2", "4", "5"):
         make.add(elder(overall=overall, items=("4", "3", "5")), duration=300)
-    make.add(elder(overall="1", items=("1",) * 6), duration=20)  # speeder and straight-liner
-    before = compute(db, "elder-satisfaction", "satisfaction_rate")
-    assert (before.successes, before.n) == (5, 7)
+    bad = make.add(elder(overall="1", items=("1",) * 6), duration=20)  # speeder and straight-liner
+    # Straight-lining is a rule on the response alone: it is excluded as it arrives.
+    arrived = compute(db, "elder-satisfaction", "satisfaction_rate")
+    assert (arrived.successes, arrived.n) == (5, 6)
+    assert flags_of(db, bad) == (["straight_line"], 1)
     result = quality.run(db, "elder-satisfaction")
     assert result["flagged"] == 1
+    assert flags_of(db, bad) == (["speeder", "straight_line"], 1)
     after = compute(db, "elder-satisfaction", "satisfaction_rate")
     assert (after.successes, after.n) == (5, 6)
     assert db.execute("select count(*) from responses").fetchone()[0] == 7
