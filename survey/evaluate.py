@@ -8,9 +8,7 @@ number of responses: counts come from the tallies (survey.tallies), and lists (o
 answers, flagged responses, responses) are paged, PAGE_SIZE rows at a time.
 """
 
-import csv
 import hashlib
-import io
 import json
 import os
 from datetime import datetime
@@ -29,15 +27,15 @@ from flask import (
 )
 from flask_login import current_user
 
+from scoring.appendix import neutralise
 from scoring.filters import FILTER_KEYS, parse_filters
 from scoring.filters import FilterError as BadFilter
 from scoring.indicators import UnknownMeasureError
 from scoring.measures import EXTRA_MEASURES, compute, compute_all, current_definition, measure_specs, value_counts
 from scoring.statistics import cochran_sample_size
-from survey import audit, quality, questionnaires, tallies
+from survey import audit, exports, quality, questionnaires, tallies
 from survey.auth import add_nav, role_required
 from survey.db import get_db
-from survey.importer import export_rows, neutralise, safe_row
 
 bp = Blueprint("evaluate", __name__, url_prefix="/evaluate")
 add_nav("evaluate.dashboard", "调查结果", ["evaluator"])
@@ -578,31 +576,6 @@ def report(questionnaire_id):
 
 # ---------------------------------------------------------------- exports
 
-def _csv_lines(rows):
-    """Yield CSV text line by line (BOM first, so Excel reads the Chinese)."""
-    yield "\ufeff"
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for row in rows:
-        writer.writerow(safe_row(row))
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-
-
-def _xlsx(rows, sheet):
-    """An XLSX workbook (bytes) of rows; text cells go in as strings, never formulas."""
-    from openpyxl import Workbook
-
-    workbook = Workbook(write_only=True)
-    worksheet = workbook.create_sheet(sheet)
-    for row in rows:
-        worksheet.append(safe_row(row))
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
-
-
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -621,17 +594,20 @@ def export(questionnaire_id, what, fmt):
     if what == "responses":
         def rows():
             """Rows from the stored responses, read while streaming."""
-            yield from export_rows(get_db(), questionnaire_id)
+            yield from exports.response_rows(get_db(), questionnaire_id)
     else:
         table = measures_table(db, questionnaire_id, filters)
 
         def rows():
             """The measures table."""
             yield from table
+    # Both streamed: the CSV as it is written, the XLSX from a temporary file once built.
+    # Response rows are made safe as they are read; the measures table by measures_table.
     if fmt == "csv":
-        return Response(stream_with_context(_csv_lines(rows())), mimetype="text/csv; charset=utf-8",
-                        headers=headers)
-    return Response(_xlsx(rows(), what), mimetype=XLSX, headers=headers)
+        return Response(stream_with_context(exports.csv_chunks(rows(), made_safe=True)),
+                        mimetype="text/csv; charset=utf-8", headers=headers)
+    return Response(stream_with_context(exports.xlsx_chunks(rows(), what, made_safe=True)), mimetype=XLSX,
+                    headers=headers)
 
 
 def init_app(app):

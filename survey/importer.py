@@ -14,10 +14,10 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from scoring.appendix import neutralise, safe_row
+from scoring.appendix import neutralise, safe_row  # noqa: F401  (survey.roster imports them from here)
 from scoring.files import MAX_BYTES, FileRefused, csv_rows, decode_text, read_bytes, table_rows
 from scoring.files import XLSX_MAX_ROWS as UPLOAD_MAX_ROWS
-from survey import questionnaires, responses, staged_import
+from survey import exports, questionnaires, responses, staged_import
 from survey.db import get_db
 
 # Columns besides question ids that a file may carry.
@@ -243,64 +243,10 @@ def import_csv(db, questionnaire_id, text, source_name="file", ignored=None, sta
                               f"({exc}); nothing was imported") from None
 
 
-def export_rows(db, questionnaire_id):
-    """Yield the header, then one row per response: meta columns, then code and label per question."""
-    questionnaire = questionnaires.get(db, questionnaire_id)
-    questions = questionnaire.questions
-    meta_columns = ["submission_id", "submitted_at", "site", "channel", "respondent_type",
-                    "source", "questionnaire_version", "duration_s", "excluded"]
-    header = list(meta_columns)
-    for question in questions:
-        header.append(question["id"])
-        if questionnaire.choices(question):
-            header.append(f"{question['id']}_label")
-    yield header
-    labels = {q["id"]: {str(c["value"]): c["zh"] for c in questionnaire.choices(q)} for q in questions}
-    current, values = None, {}
-    sql = ("select r.id, r.submission_id, r.submitted_at, s.name as site, r.channel, r.respondent_type,"
-           " r.source, r.questionnaire_version, r.duration_s, r.excluded, a.question_id, a.value"
-           " from responses r left join sites s on s.id = r.site_id"
-           " left join answers a on a.response_id = r.id"
-           " where r.questionnaire_id = ? order by r.id, a.rowid")
-    for row in db.query(sql, [questionnaire_id]):
-        if current is not None and row["id"] != current["id"]:
-            yield _export_line(current, values, meta_columns, questions, labels)
-            values = {}
-        current = row
-        if row["question_id"] is not None:
-            values.setdefault(row["question_id"], []).append(row["value"])
-    if current is not None:
-        yield _export_line(current, values, meta_columns, questions, labels)
-
-
-def _export_line(meta, values, meta_columns, questions, labels):
-    """One export row, every text cell neutralised."""
-    line = [meta[c] for c in meta_columns]
-    for question in questions:
-        codes = values.get(question["id"], [])
-        line.append(";".join(codes))
-        if labels[question["id"]]:
-            line.append("；".join(labels[question["id"]].get(c, c) for c in codes))
-    return [neutralise(cell) for cell in line]
-
-
-def write_csv(rows, stream):
-    """Write rows as CSV with a BOM so Excel opens the Chinese text correctly."""
-    stream.write("\ufeff")
-    writer = csv.writer(stream)
-    for row in rows:
-        writer.writerow(safe_row(row))
-
-
-def write_xlsx(rows, path):
-    """Write rows to an XLSX file in openpyxl's streaming (write-only) mode."""
-    from openpyxl import Workbook
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("responses")
-    for row in rows:
-        sheet.append(safe_row(row))
-    workbook.save(path)
+# The exports live in survey.exports (streamed, bounded memory); these names stay for callers.
+export_rows = exports.response_rows
+write_csv = exports.write_csv
+write_xlsx = exports.write_xlsx
 
 
 responses_cli = AppGroup("responses", help="Import and export responses.")

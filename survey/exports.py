@@ -1,0 +1,282 @@
+"""Exports of responses and tables to CSV and XLSX, streamed in bounded memory.
+
+One module for every spreadsheet this app writes from rows (the evaluators' downloads
+and `flask responses export`): the rows come from a generator reading the database
+as it goes, and the writers hold one row (CSV: a few hundred) at a time.
+
+- CSV: UTF-8 with a BOM (Excel then reads the Chinese), written in chunks of rows.
+- XLSX: xlsxwriter in constant_memory mode (each row goes to a temporary file as soon as
+  the next starts), into a temporary file that is then streamed out in 64 KiB pieces.
+  Measured against openpyxl's write-only mode on 100,000 responses
+  (benchmarks/bench_exports.py, benchmarks/RESULTS.md): several times faster, memory flat
+  in both. Every text cell is written as a string, never as a formula, a number or a
+  link, besides being made safe (scoring.appendix.neutralise) for other spreadsheet
+  programs.
+
+Every writer makes every cell safe (scoring.appendix.safe_row: control characters out,
+formulas quoted) unless told the rows already are (`made_safe=True`): response_rows
+makes its own cells safe, and skips the check for the questionnaire's own codes and
+labels, checked once per export, which are most of an export's cells.
+"""
+
+import csv
+import io
+import re
+import tempfile
+import zipfile
+
+from scoring.appendix import neutralise, safe_row
+from survey import questionnaires
+
+CSV_CHUNK_ROWS = 500
+FILE_CHUNK = 64 * 1024
+META_COLUMNS = ("submission_id", "submitted_at", "site", "channel", "respondent_type",
+                "source", "questionnaire_version", "duration_s", "excluded")
+XLSX_OPTIONS = {"constant_memory": True, "strings_to_formulas": False, "strings_to_numbers": False,
+                "strings_to_urls": False}
+
+
+def response_rows(db, questionnaire_id):
+    """Yield the header, then one row per response: meta columns, then code and label per question.
+
+    One query over responses joined to their answers in response order, read row by
+    row (plain tuples: a dict per row costs more than the rest of the export).
+    Raises questionnaires.UnknownQuestionnaire for an unknown questionnaire.
+    """
+    questionnaire = questionnaires.get(db, questionnaire_id)
+    questions = questionnaire.questions
+    labels = {q["id"]: {str(c["value"]): c["zh"] for c in questionnaire.choices(q)} for q in questions}
+    header = list(META_COLUMNS)
+    for question in questions:
+        header.append(question["id"])
+        if labels[question["id"]]:
+            header.append(f"{question['id']}_label")
+    yield header
+    # One row per response, its answers packed by group_concat (question, value pairs in
+    # the answers index's order), split here: far cheaper than a joined row per answer.
+    cursor = db.conn.execute(
+        "select r.submission_id, r.submitted_at, s.name, r.channel, r.respondent_type, r.source,"
+        " r.questionnaire_version, r.duration_s, r.excluded,"
+        " (select group_concat(a.question_id || char(31) || a.value, char(30)) from answers a"
+        "  where a.response_id = r.id)"
+        " from responses r left join sites s on s.id = r.site_id"
+        " where r.questionnaire_id = ? order by r.id", [questionnaire_id])
+    layout = [(q["id"], labels[q["id"]], _checked_labels(labels[q["id"]]) if labels[q["id"]] else None)
+              for q in questions]
+    while True:
+        batch = cursor.fetchmany(1000)
+        if not batch:
+            break
+        for row in batch:
+            yield _line(row, layout)
+
+
+def _line(row, layout):
+    """One export row from a response row with its packed answers, every text neutralised.
+
+    `layout` is [(question id, {code: label} or None, {code: label, neutralised} or None)];
+    a single code found in the last map is one of the questionnaire's own codes, already
+    checked, so the per-cell check is skipped for it (it is most of an export's cells).
+    """
+    values = {}
+    if row[9]:
+        for pair in row[9].split("\x1e"):
+            question_id, _, value = pair.partition("\x1f")
+            values[question_id] = values[question_id] + ";" + value if question_id in values else value
+    line = [neutralise(cell) for cell in row[:9]]
+    append = line.append
+    for question_id, labels, checked in layout:
+        code = values.get(question_id, "")
+        if checked is None:
+            append(neutralise(code))
+            continue
+        label = checked.get(code)
+        if label is None:  # several codes, or one the questionnaire does not list
+            label = neutralise("；".join(labels.get(c, c) for c in code.split(";")))
+            code = neutralise(code)
+        append(code)
+        append(label)
+    return line
+
+
+def _checked_labels(labels):
+    """{code: neutralised label} for the codes that need no neutralising themselves, and ''."""
+    checked = {code: neutralise(label) for code, label in labels.items() if neutralise(code) == code}
+    checked[""] = ""
+    return checked
+
+
+def _safe(rows, made_safe):
+    """The rows with every cell made safe, unless they already are."""
+    return rows if made_safe else (safe_row(row) for row in rows)
+
+
+def write_csv(rows, stream, made_safe=False):
+    """Write rows as CSV with a BOM (Excel then opens the Chinese text correctly)."""
+    stream.write("\ufeff")
+    csv.writer(stream).writerows(_safe(rows, made_safe))
+
+
+def csv_chunks(rows, chunk_rows=CSV_CHUNK_ROWS, made_safe=False):
+    """Yield the CSV text of `rows` in pieces of `chunk_rows` rows, the BOM first."""
+    rows = _safe(rows, made_safe)
+    yield "\ufeff"
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    batch = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= chunk_rows:
+            writer.writerows(batch)
+            batch.clear()
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    if batch:
+        writer.writerows(batch)
+        yield buffer.getvalue()
+
+
+def write_xlsx(rows, target, sheet="responses", made_safe=False):
+    """Write rows to an XLSX file (a path or a seekable binary file object), one row at a time.
+
+    A minimal SpreadsheetML package (one sheet, inline strings, no shared-string table)
+    written straight into the ZIP stream: each row becomes its XML and is compressed
+    as it goes, so memory does not grow with the rows. Numbers are numbers; every
+    other value is a text cell (never a formula: inline strings cannot be one).
+    """
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as package:
+        for name, text in _PACKAGE_PARTS.items():
+            package.writestr(name, text.format(sheet=_xml_text(sheet[:31])))
+        with package.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as part:
+            part.write(_SHEET_HEAD)
+            pending = []
+            for index, row in enumerate(_safe(rows, made_safe), start=1):
+                pending.append(_row_xml(index, row))
+                if len(pending) >= CSV_CHUNK_ROWS:
+                    part.write("".join(pending).encode())
+                    pending.clear()
+            part.write(("".join(pending) + _SHEET_TAIL).encode())
+
+
+def _column_letters(index):
+    """Spreadsheet column letters of a 0-based column index (0 -> A, 26 -> AA)."""
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(65 + remainder) + letters
+    return letters
+
+
+_COLUMNS = [_column_letters(i) for i in range(702)]  # A..ZZ; more columns are computed on demand
+# XML 1.0 forbids most control characters; OOXML writes them as _xHHHH_ (as Excel does).
+_XML_SPECIAL = re.compile(r"[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_|^\s|\s$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_text(text):
+    """Text made safe inside an XML element."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    # A literal _xHHHH_ must not be read back as an escape: escape its underscore.
+    text = re.sub(r"_(x[0-9A-Fa-f]{4}_)", r"_x005F_\1", text)
+    return _CONTROL.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
+
+
+def _row_xml(number, row):
+    """The <row> element of one row: numbers as numbers, anything else as an inline string."""
+    cells = []
+    for column, cell in enumerate(row):
+        if cell is None or cell == "":
+            continue
+        ref = (_COLUMNS[column] if column < len(_COLUMNS) else _column_letters(column)) + str(number)
+        if isinstance(cell, bool):
+            cells.append(f'<c r="{ref}"><v>{int(cell)}</v></c>')
+        elif isinstance(cell, (int, float)):
+            cells.append(f'<c r="{ref}"><v>{cell!r}</v></c>')
+        else:
+            text = str(cell)
+            if _XML_SPECIAL.search(text):
+                text = _xml_text(text)
+                cells.append(f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>')
+            else:
+                cells.append(f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>')
+    return f'<row r="{number}">{"".join(cells)}</row>'
+
+
+_SHEET_HEAD = (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+               b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>')
+_SHEET_TAIL = "</sheetData></worksheet>"
+_PACKAGE_PARTS = {
+    "[Content_Types].xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml"'
+        ' ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml"'
+        ' ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        '<Override PartName="/xl/styles.xml"'
+        ' ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+        '</Types>'),
+    "_rels/.rels": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+        'officeDocument" Target="xl/workbook.xml"/></Relationships>'),
+    "xl/workbook.xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+        ' xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+        '<sheets><sheet name="{sheet}" sheetId="1" r:id="rId1"/></sheets></workbook>'),
+    "xl/_rels/workbook.xml.rels": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+        'worksheet" Target="worksheets/sheet1.xml"/>'
+        '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+        'styles" Target="styles.xml"/></Relationships>'),
+    "xl/styles.xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        '<fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts>'
+        '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+        '<fill><patternFill patternType="gray125"/></fill></fills>'
+        '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+        '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+        '<cellXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/></cellXfs>'
+        '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+        '</styleSheet>'),
+}
+
+
+def write_xlsx_xlsxwriter(rows, target, sheet="responses"):
+    """The same workbook through xlsxwriter's constant_memory mode (kept for the export
+    benchmark's comparison: about 10 us a cell, too slow for 100,000 responses in 15 s)."""
+    import xlsxwriter
+
+    workbook = xlsxwriter.Workbook(target, XLSX_OPTIONS)
+    worksheet = workbook.add_worksheet(sheet[:31])
+    for index, row in enumerate(rows):
+        for column, cell in enumerate(row):
+            if cell is None or cell == "":
+                continue
+            if isinstance(cell, (int, float)) and not isinstance(cell, bool):
+                worksheet.write_number(index, column, cell)
+            else:
+                worksheet.write_string(index, column, str(cell))
+    workbook.close()
+
+
+def xlsx_chunks(rows, sheet="responses", chunk=FILE_CHUNK, made_safe=False):
+    """Yield an XLSX workbook of `rows` in pieces, built in a temporary file first
+    (a ZIP's directory comes last, so it cannot be sent before it is complete)."""
+    with tempfile.TemporaryFile(prefix="export-", suffix=".xlsx") as handle:
+        write_xlsx(rows, handle, sheet, made_safe)
+        handle.seek(0)
+        while True:
+            piece = handle.read(chunk)
+            if not piece:
+                break
+            yield piece
