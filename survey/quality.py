@@ -223,24 +223,33 @@ def arrival_flags(db, row, clean, config=None):
 def _burst(db, row, cfg):
     """(whether the new response is in a burst, ids of stored ones the burst catches).
 
-    The sliding window of `find_flags`, over the device's responses within one window
-    either side of the new one: the only windows the new response can change.
+    The sliding window of `find_flags`, over the device's QUALITY_BURST_COUNT nearest
+    web responses on each side of the new one: a window holding more than COUNT
+    responses with the new one either held more than COUNT before (its members are
+    flagged already) or holds exactly COUNT + 1, all within COUNT places of the new
+    one. So a flood from one device costs the same per response, not more each time.
     """
     window = timedelta(minutes=cfg["QUALITY_BURST_MINUTES"])
+    count = cfg["QUALITY_BURST_COUNT"]
     moment = _parse(row["submitted_at"])
-    near = db.execute(
-        "select id, submitted_at, channel, staff_user_id, source, device_hash from responses"
-        " where device_hash = ? and questionnaire_id = ? and submitted_at between ? and ?",
-        [row["device_hash"], row["questionnaire_id"], (moment - window).isoformat(timespec="seconds"),
-         (moment + window).isoformat(timespec="seconds")]).fetchall()
-    keys = ("id", "submitted_at", "channel", "staff_user_id", "source", "device_hash")
-    moments = sorted([(_parse(r[1]), r[0]) for r in near if _is_web_device(dict(zip(keys, r, strict=True)))]
-                     + [(moment, None)], key=lambda m: (m[0], m[1] is None, m[1] or 0))
+    web = (f" and staff_user_id is null and source != 'import'"
+           f" and channel not in ({','.join('?' for _ in STAFF_CHANNELS)})")
+    base = [row["device_hash"], row["questionnaire_id"]]
+    before = db.execute(
+        "select id, submitted_at from responses where device_hash = ? and questionnaire_id = ?"
+        f" and submitted_at <= ?{web} order by submitted_at desc, id desc limit ?",
+        [*base, row["submitted_at"], *STAFF_CHANNELS, count]).fetchall()
+    after = db.execute(
+        "select id, submitted_at from responses where device_hash = ? and questionnaire_id = ?"
+        f" and submitted_at > ?{web} order by submitted_at, id limit ?",
+        [*base, row["submitted_at"], *STAFF_CHANNELS, count]).fetchall()
+    moments = [(_parse(at), rid) for rid, at in reversed(before)] + [(moment, None)] \
+        + [(_parse(at), rid) for rid, at in after]
     hit, start = set(), 0
     for end in range(len(moments)):
         while moments[end][0] - moments[start][0] > window:
             start += 1
-        if end - start + 1 > cfg["QUALITY_BURST_COUNT"]:
+        if end - start + 1 > count:
             hit.update(response_id for _moment, response_id in moments[start:end + 1])
     return None in hit, sorted(i for i in hit if i is not None)
 

@@ -9,7 +9,9 @@ import sqlite3
 import uuid
 from datetime import datetime, timezone
 
-from survey import quality
+from flask import current_app, has_app_context
+
+from survey import group_commit, quality
 from survey.db import transaction
 from survey.questionnaires import AnswerError
 
@@ -100,28 +102,38 @@ def record(db, questionnaire, submission_id, answers, meta=None):
     and writes nothing, so a double tap, a refresh or a retry days later is harmless.
     """
     clean, row = build_row(questionnaire, submission_id, answers, meta or {})
+    config = current_app.config if has_app_context() else None
+
+    def store(target):
+        """Find or insert the response on `target` (inside the caller's transaction)."""
+        existing = find(target, submission_id)
+        if existing is not None:
+            return existing, False
+        response_id = insert_response(target, row, clean, config)
+        target.execute("delete from drafts where submission_id = ?", [submission_id])
+        return response_id, True
+
     try:
+        if config is not None and config.get("GROUP_COMMIT", not current_app.testing):
+            # Joined with the worker's concurrent submissions: one transaction, one fsync,
+            # answered after the commit (survey/group_commit.py).
+            return group_commit.run(config["DATABASE"], store)
         with transaction(db):
-            existing = find(db, submission_id)
-            if existing is not None:
-                return existing, False
-            response_id = insert_response(db, row, clean)
-            db.execute("delete from drafts where submission_id = ?", [submission_id])
+            return store(db)
     except sqlite3.IntegrityError as exc:
         # The unique (questionnaire, household) index: one household, one response.
         if "household_id" in str(exc):
             raise HouseholdAnswered("household_id", "this household already answered this questionnaire") from None
         raise
-    return response_id, True
 
 
-def insert_response(db, row, clean):
+def insert_response(db, row, clean, config=None):
     """Insert the response row and one answers row per value (inside a transaction).
 
     The quality rules for a single response run first, in the same transaction, so the
     row goes in already flagged and no page load ever has to write flags.
     """
-    quality.on_arrival(db, row, clean)
+    quality.on_arrival(db, row, clean, config)
     columns = list(row)
     cursor = db.execute(
         f"insert into responses ({', '.join(columns)}) values ({', '.join('?' for _ in columns)})",

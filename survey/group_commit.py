@@ -1,0 +1,112 @@
+"""Group commit: one writer thread per process joins concurrent submissions into one
+transaction and one fsync, and answers each only after that commit.
+
+Why: SQLite has one write lock per database. With every request thread committing on
+its own, the threads of a worker queue on that lock by polling (busy_timeout sleeps
+of 1 to 100 ms, leaving the lock idle between holders) and each commit pays its own
+fsync (synchronous=FULL). Here a request thread hands its write (a function of the
+database) to the process's writer and waits; the writer takes everything waiting
+(up to MAX_BATCH), runs each write in a SAVEPOINT inside one IMMEDIATE transaction,
+commits once, and only then releases the waiting threads with their results.
+
+Durability is unchanged: a submission is acknowledged after the COMMIT that holds it
+returned (synchronous=FULL), so a SIGKILL before that loses nothing acknowledged,
+and a retry finds the stored row by its submission id. One failing write (a
+constraint, bad data) is rolled back to its savepoint and raises in its own request
+only; a failing COMMIT raises in every request of the batch and none was acknowledged.
+
+A connection never crosses a fork: the writer belongs to the process that started
+it (gunicorn workers start their own on first use).
+"""
+
+import os
+import queue
+import threading
+from concurrent.futures import Future
+
+from survey.db import connect
+
+MAX_BATCH = 64
+_writers = {}
+_lock = threading.Lock()
+
+
+class Writer:
+    """The writer thread of one database in this process."""
+
+    def __init__(self, path):
+        """Open nothing yet; the thread opens its own connection."""
+        self.path = str(path)
+        self.pid = os.getpid()
+        self.queue = queue.SimpleQueue()
+        self.batches = 0  # transactions committed (tests and benchmarks read it)
+        self.writes = 0
+        self.thread = threading.Thread(target=self._loop, name=f"group-commit {self.path}", daemon=True)
+        self.thread.start()
+
+    def run(self, work):
+        """Run `work(db)` in the next group transaction; return its result once committed."""
+        future = Future()
+        self.queue.put((work, future))
+        return future.result()
+
+    def _loop(self):
+        """Take what is waiting, write it as one transaction, answer, repeat."""
+        db = connect(self.path)
+        while True:
+            batch = [self.queue.get()]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._commit(db, batch)
+
+    def _commit(self, db, batch):
+        """One IMMEDIATE transaction, a SAVEPOINT per write; results released after COMMIT."""
+        outcomes = []
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for work, future in batch:
+                db.execute("SAVEPOINT one_write")
+                try:
+                    result = work(db)
+                except Exception as exc:  # this write alone fails; the others go on
+                    db.execute("ROLLBACK TO one_write")
+                    db.execute("RELEASE one_write")
+                    outcomes.append((future, None, exc))
+                else:
+                    db.execute("RELEASE one_write")
+                    outcomes.append((future, result, None))
+            db.execute("COMMIT")
+        except Exception as exc:  # nothing of this batch is stored: every caller hears it
+            if db.conn.in_transaction:
+                db.conn.rollback()
+            for _work, future in batch:
+                future.set_exception(exc)
+            return
+        self.batches += 1
+        self.writes += len(batch)
+        for future, result, exc in outcomes:
+            if exc is None:
+                future.set_result(result)
+            else:
+                future.set_exception(exc)
+
+
+def writer(path):
+    """This process's writer for the database at `path` (started on first use)."""
+    key = str(path)
+    current = _writers.get(key)
+    if current is not None and current.pid == os.getpid():
+        return current
+    with _lock:
+        current = _writers.get(key)
+        if current is None or current.pid != os.getpid():
+            current = _writers[key] = Writer(key)
+        return current
+
+
+def run(path, work):
+    """Run `work(db)` in a group transaction on the database at `path`; return its result."""
+    return writer(path).run(work)
