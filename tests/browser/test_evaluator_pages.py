@@ -73,3 +73,30 @@ def test_report_prints_to_pdf(browser, evaluator_server, artifacts):
         assert pdf.startswith(b"%PDF") and len(pdf) > 20_000
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("path,name", [("/evaluate/elder-satisfaction/problems", "problems"),
+                                       ("/evaluate/elder-satisfaction/quality", "quality")])
+def test_paged_lists_fit_a_phone(browser, evaluator_server, artifacts, path, name):
+    """The paged problem and review lists (pager, rule/status filters) at 360 px wide."""
+    with evaluator_server.app.app_context():
+        db = get_db()
+        # Some flagged responses so the review list has rows, filters and a pager to show.
+        db.execute("update responses set flags = '[\"speeder\"]', excluded = 1"
+                   " where id in (select id from responses where questionnaire_id = 'elder-satisfaction'"
+                   " order by id limit 60)")
+        db.conn.commit()
+    context, page = logged_in_page(browser, evaluator_server, {"width": 360, "height": 740})
+    try:
+        page.goto(evaluator_server.url(path))
+        expect(page.locator("nav.pager").first).to_be_visible()
+        page.screenshot(path=str(artifacts / f"evaluate-{name}-phone.png"), full_page=True)
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"the page is {overflow}px wider than the screen"
+        if page.locator("nav.pager a[rel=next]").count():
+            page.locator("nav.pager a[rel=next]").first.click()
+            expect(page).to_have_url(re.compile(r"page=2"))
+        else:
+            assert name == "problems", "60 flagged responses must make a second page"
+    finally:
+        context.close()
