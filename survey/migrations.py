@@ -197,8 +197,7 @@ def _assignments_and_poster_contact(db):
 @migration(7, "quality rules on arrival, paged lists")
 def _quality_on_arrival(db):
     """The stored medians and the indexes the rules on arrival and the paged lists read
-    (survey.quality.create_arrival_schema), and an index to page open-text answers."""
+    (survey.quality.create_arrival_schema)."""
     from survey import quality  # quality imports survey.db, which imports this module
 
     quality.create_arrival_schema(db)
-    db.execute("create index if not exists idx_answers_question_response on answers (question_id, response_id)")
