@@ -166,3 +166,20 @@ def test_migration_6_adds_assignments_and_poster_contact_keeping_links(release_1
     with pytest.raises(sqlite3.IntegrityError):
         db.execute("insert into assignments (user_id, site_id, household_id, assigned_at) values (?, ?, ?, 'now')",
                    [user_id, site_id, household_id])
+
+
+def test_release_1_database_gains_the_quality_on_arrival_schema(release_1_db):
+    """Migration 7: the stored medians table and the indexes the rules on arrival and the
+    review list read; a `quality run` afterwards stores a median and changes no count."""
+    from survey import quality
+
+    before = counts(release_1_db)
+    db = connect(release_1_db)
+    migrations.upgrade(db)
+    assert "quality_medians" in db.table_names()
+    indexes = {row[1] for row in db.execute("select type, name from sqlite_master where type = 'index'")}
+    assert {"idx_responses_device", "idx_responses_household", "idx_responses_flagged"} <= indexes
+    quality.run(db, "elder-satisfaction")
+    assert db.execute("select n from quality_medians where questionnaire_id = 'elder-satisfaction'").fetchone()[0] > 0
+    db.conn.close()
+    assert counts(release_1_db) == before
