@@ -81,6 +81,16 @@ def summary(results):
                      f"peak RSS {uploads['peak_rss_mib']} MiB")
     else:
         lines.append(f"uploads: {uploads}")
+    evaluator = results.get("evaluator_pages", {})
+    if "headline" in evaluator:
+        head = evaluator["headline"]
+        ratios = next(v for k, v in head.items() if k.startswith("page_cost_ratio"))
+        lines.append("evaluator pages, cost ratio at the two smaller sizes: "
+                     + ", ".join(f"{name} {h['ratio']}" for name, h in ratios.items())
+                     + f"; worst {head['worst_ratio']}; "
+                     + "; ".join(f"{k} {v}" for k, v in head.items() if k.startswith(("largest", "dashboard"))))
+    else:
+        lines.append(f"evaluator pages: {evaluator}")
     pages = results["pages"]
     if "pages" in pages:
         lines.append(f"pages: {pages['count']} respondent pages, {pages['min_total']}-{pages['max_total']} bytes "
@@ -105,6 +115,9 @@ def main(argv=None):
     results["measures"] = bench("bench_measures.py", "--responses", 5_000 if quick else 1_000_000)
     results["exports"] = bench("bench_exports.py", "--responses", 2_000 if quick else 100_000)
     results["crash"] = bench("bench_crash.py", "--kills", 3 if quick else 100)
+    results["evaluator_pages"] = bench("bench_evaluator_pages.py", "--sizes",
+                                       *([200, 2_000] if quick else [2_000, 200_000, 1_000_000]),
+                                       "--repeat", 1 if quick else 5, timeout=3600)
     print(summary(results))
     if args.json:
         args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1))
