@@ -24,6 +24,7 @@ import queue
 import threading
 from concurrent.futures import Future
 
+from survey import db as database
 from survey.db import connect
 
 MAX_BATCH = 64
@@ -51,8 +52,14 @@ class Writer:
         return future.result()
 
     def _loop(self):
-        """Take what is waiting, write it as one transaction, answer, repeat."""
-        db = connect(self.path)
+        """Take what is waiting, write it as one transaction, answer, repeat.
+
+        The connection heals like the request threads' (survey.db): it is reopened after
+        a transient SQLite error (read-only files, I/O, a replaced file), when
+        survey.db.discard_connections() ran, and when it was opened while the files
+        could not be written (SQLite would keep it read-only for good).
+        """
+        db, generation, writable = None, None, False
         while True:
             batch = [self.queue.get()]
             while len(batch) < MAX_BATCH:
@@ -60,10 +67,27 @@ class Writer:
                     batch.append(self.queue.get_nowait())
                 except queue.Empty:
                     break
-            self._commit(db, batch)
+            try:
+                if db is None or generation != database._generation[0]:
+                    _close(db)
+                    generation = database._generation[0]
+                    db = connect(self.path)
+                    writable = database.files_writable(self.path) is None
+            except Exception as exc:  # cannot even open: every caller of this batch hears it
+                db = None
+                for _work, future in batch:
+                    future.set_exception(exc)
+                continue
+            errors = self._commit(db, batch)
+            if not writable or any(database.is_transient(exc) for exc in errors):
+                _close(db)
+                db = None
 
     def _commit(self, db, batch):
-        """One IMMEDIATE transaction, a SAVEPOINT per write; results released after COMMIT."""
+        """One IMMEDIATE transaction, a SAVEPOINT per write; results released after COMMIT.
+
+        Returns the exceptions raised (by single writes or by the transaction itself).
+        """
         outcomes = []
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -80,11 +104,14 @@ class Writer:
                     outcomes.append((future, result, None))
             db.execute("COMMIT")
         except Exception as exc:  # nothing of this batch is stored: every caller hears it
-            if db.conn.in_transaction:
-                db.conn.rollback()
+            try:
+                if db.conn.in_transaction:
+                    db.conn.rollback()
+            except Exception:  # noqa: BLE001 - a broken connection is reopened by the caller
+                pass
             for _work, future in batch:
                 future.set_exception(exc)
-            return
+            return [exc]
         self.batches += 1
         self.writes += len(batch)
         for future, result, exc in outcomes:
@@ -92,6 +119,16 @@ class Writer:
                 future.set_result(result)
             else:
                 future.set_exception(exc)
+        return [exc for _future, _result, exc in outcomes if exc is not None]
+
+
+def _close(db):
+    """Close a connection that may be broken (or None)."""
+    if db is not None:
+        try:
+            db.conn.close()
+        except Exception:  # noqa: BLE001 - unusable already; nothing more to release
+            pass
 
 
 def writer(path):
