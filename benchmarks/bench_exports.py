@@ -35,11 +35,11 @@ with app.app_context():
     rows = exports.response_rows(get_db(), "elder-satisfaction")
     if {fmt!r} == "csv":
         with open({output!r}, "w", encoding="utf-8", newline="") as stream:
-            for chunk in exports.csv_chunks(rows):
+            for chunk in exports.csv_chunks(rows, made_safe=True):
                 stream.write(chunk)
     elif {fmt!r} == "xlsx":
         with open({output!r}, "wb") as stream:
-            for chunk in exports.xlsx_chunks(rows):
+            for chunk in exports.xlsx_chunks(rows, made_safe=True):
                 stream.write(chunk)
     else:
         from openpyxl import Workbook
