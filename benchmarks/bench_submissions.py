@@ -10,7 +10,7 @@ Rate limiting stays ON (its SQLite counters are part of the cost), with the limi
 raised so the benchmark is not refused. The load generator runs on the same 2 cores as
 the server, so both figures are depressed alike; the ratio is the comparable number.
 Targets (issue 15): at 64 clients, submits/s >= 40% of health's rate and p99 < 150 ms.
-`--compare` runs the server twice, with group commit (survey/group_commit.py, the default)
+`--compare` runs the server twice, with group commit (survey/group_commit.py, opt-in: FLASK_GROUP_COMMIT=true)
 and without (FLASK_GROUP_COMMIT=false: each request commits on its own), side by side.
 
 Usage: python benchmarks/bench_submissions.py [--seconds 10] [--clients 16 64]
