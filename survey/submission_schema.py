@@ -176,7 +176,7 @@ def check_strings(body):
         if not isinstance(part, dict):
             continue
         for key, value in list(part.items()):
-            field = _clean_text(key, section, strip=False)
+            field = _clean_text(key, section, strip=False) or section  # "" names its section
             strip = strip_values or key == "note"
             if isinstance(value, str):
                 part[key] = _clean_text(value, field, strip)
@@ -193,7 +193,8 @@ def _field_of(error):
         or re.search(r"\('([^']+)'(?:, '[^']+')* (?:was|were) unexpected\)", error.message)
     if named and len(path) <= 1:
         return named.group(1)
-    return path[1] if len(path) > 1 else (path[0] if path else "body")
+    # An empty key ({"": ...}) still gets a field to name: the section it stands in.
+    return next((step for step in reversed(path[:2]) if step), "body")
 
 
 def validate(body):

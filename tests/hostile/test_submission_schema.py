@@ -291,3 +291,13 @@ def test_keeping_the_first_changes_no_answer_and_staff_cannot_decide(app, client
         conflicts.decide(get_db(), conflict_id, "kept_first", "evaluator")
     assert db.execute("select value from answers where question_id = 'overall'").fetchone()[0] == "5"
     assert db.execute("select status from submission_conflicts").fetchone()[0] == "kept_first"
+
+
+def test_an_empty_key_is_refused_naming_its_section(client, households, auth_headers, db):
+    """Found by the fuzz: {"": "\\x1f"} in meta was refused with an empty field name."""
+    payload = elder_payload(households["A001"])
+    payload["meta"][""] = "\x1f"
+    response = post(client, auth_headers, payload)
+    assert response.status_code == 400
+    assert response.json["field"] == "meta" and response.json["error"]
+    assert stored(db)[0] == 0
