@@ -26,6 +26,7 @@ import tempfile
 import zipfile
 
 from scoring.appendix import neutralise, safe_row
+from scoring.files import column_letter
 from survey import questionnaires
 
 CSV_CHUNK_ROWS = 500
@@ -159,17 +160,7 @@ def write_xlsx(rows, target, sheet="responses", made_safe=False):
             part.write(("".join(pending) + _SHEET_TAIL).encode())
 
 
-def _column_letters(index):
-    """Spreadsheet column letters of a 0-based column index (0 -> A, 26 -> AA)."""
-    letters = ""
-    index += 1
-    while index:
-        index, remainder = divmod(index - 1, 26)
-        letters = chr(65 + remainder) + letters
-    return letters
-
-
-_COLUMNS = [_column_letters(i) for i in range(702)]  # A..ZZ; more columns are computed on demand
+_COLUMNS = [column_letter(i) for i in range(702)]  # A..ZZ; more columns are computed on demand
 # XML 1.0 forbids most control characters; OOXML writes them as _xHHHH_ (as Excel does).
 _XML_SPECIAL = re.compile(r"[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_|^\s|\s$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -189,7 +180,7 @@ def _row_xml(number, row):
     for column, cell in enumerate(row):
         if cell is None or cell == "":
             continue
-        ref = (_COLUMNS[column] if column < len(_COLUMNS) else _column_letters(column)) + str(number)
+        ref = (_COLUMNS[column] if column < len(_COLUMNS) else column_letter(column)) + str(number)
         if isinstance(cell, bool):
             cells.append(f'<c r="{ref}"><v>{int(cell)}</v></c>')
         elif isinstance(cell, (int, float)):
