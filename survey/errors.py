@@ -97,7 +97,7 @@ def _unhandled(error):
 
 
 def init_app(app):
-    """Register the handlers. Call after security.init_app, whose 429 text this replaces."""
+    """Register the handlers (429 included: the rate limiter in survey.security raises it)."""
     for code in HANDLED:
         app.register_error_handler(code, _unhandled if code == 500 else _http_error)
     app.register_error_handler(sqlite3.Error, _database_error)

@@ -232,12 +232,6 @@ def _add_headers(response):
     return response
 
 
-def _too_many(error):
-    """429 in plain words for a respondent or a clerk."""
-    return ("请求太频繁了，请稍等一分钟再试。Too many requests: please wait a minute.", 429,
-            {"Content-Type": "text/plain; charset=utf-8", "Retry-After": "60"})
-
-
 def _endpoint_for(app, target):
     """The endpoint of `target`: itself if an endpoint, else the endpoint of that URL rule."""
     if target in app.view_functions:
@@ -275,7 +269,6 @@ def init_app(app):
     limiter = Limiter(key_func=get_remote_address, app=app)
     app.extensions["survey_limiter"] = limiter
     app.extensions["survey_limited"] = set()
-    app.register_error_handler(429, _too_many)
     apply_limits(app)
     pending = [True]
     lock = threading.Lock()
