@@ -225,6 +225,14 @@ def users():
     return render_template("admin/users.html", rows=rows, roles=auth.ROLES)
 
 
+def _username_or_404(db, user_id):
+    """The username of user `user_id`; 404 when there is no such user."""
+    row = db.execute("select username from users where id = ?", [user_id]).fetchone()
+    if row is None:
+        abort(404)
+    return row[0]
+
+
 @bp.post("/users/<int:user_id>/active")
 def set_active(user_id):
     """Deactivate or reactivate a user (never oneself)."""
@@ -232,17 +240,15 @@ def set_active(user_id):
     if user_id == current_user.id:
         flash("不能停用自己的账号。")
         return redirect(url_for("admin.users"))
-    row = db.execute("select username from users where id = ?", [user_id]).fetchone()
-    if row is None:
-        abort(404)
+    username = _username_or_404(db, user_id)
     active = 1 if request.form.get("active") == "1" else 0
     with transaction(db):
         db.execute("update users set active = ? where id = ?", [active, user_id])
     if not active:
         # Ended for good: reactivating later must not revive a session or token from before.
         auth.end_sessions(db, user_id)
-    audit.log(db, "user_activated" if active else "user_deactivated", row[0])
-    flash(("已启用：" if active else "已停用：") + row[0])
+    audit.log(db, "user_activated" if active else "user_deactivated", username)
+    flash(("已启用：" if active else "已停用：") + username)
     return redirect(url_for("admin.users"))
 
 
@@ -250,12 +256,10 @@ def set_active(user_id):
 def sign_out_everywhere(user_id):
     """End every session and device token of a user (a lost phone, a leaked password)."""
     db = get_db()
-    row = db.execute("select username from users where id = ?", [user_id]).fetchone()
-    if row is None:
-        abort(404)
+    username = _username_or_404(db, user_id)
     auth.end_sessions(db, user_id)
-    audit.log(db, "user_signed_out_everywhere", row[0])
-    flash(_("已在所有设备上退出：%(name)s", name=row[0]))
+    audit.log(db, "user_signed_out_everywhere", username)
+    flash(_("已在所有设备上退出：%(name)s", name=username))
     return redirect(url_for("admin.users"))
 
 
@@ -263,12 +267,10 @@ def sign_out_everywhere(user_id):
 def unlock_login(user_id):
     """Clear a user's recorded login failures, so no address has to wait any more."""
     db = get_db()
-    row = db.execute("select username from users where id = ?", [user_id]).fetchone()
-    if row is None:
-        abort(404)
-    cleared = auth.unlock(db, row[0])
-    audit.log(db, "login_unlocked", f"{row[0]} ({cleared})")
-    flash(_("已解除登录限制：%(name)s", name=row[0]))
+    username = _username_or_404(db, user_id)
+    cleared = auth.unlock(db, username)
+    audit.log(db, "login_unlocked", f"{username} ({cleared})")
+    flash(_("已解除登录限制：%(name)s", name=username))
     return redirect(url_for("admin.users"))
 
 
