@@ -46,22 +46,23 @@ def is_transient(exc):
 
 
 def files_writable(path):
-    """None if the database files at `path` can be opened for writing, else why not.
+    """None if the database files at `path` can be written, else why not.
 
-    SQLite silently opens a file read-only when opening it read-write fails; trying
-    the same open(O_RDWR) is the only way to learn that from Python. It holds for
-    root too (an immutable file or a read-only mount refuse root as well).
+    SQLite silently opens a file read-only when opening it read-write fails, so this
+    asks first. It asks with access(2) and never opens the files: closing any
+    descriptor of a file drops every POSIX lock this process holds on it, so an
+    open()/close() here released the locks of other threads' connections mid-
+    transaction and let another worker write at the same time (a lost commit was
+    seen under a duplicate storm). access(2) refuses root too for an immutable file
+    (EPERM) or a read-only mount (EROFS).
     """
     for name in (str(path), f"{path}-wal", f"{path}-shm"):
-        try:
-            fd = os.open(name, os.O_RDWR)
-        except FileNotFoundError:
+        if not os.path.exists(name):
             if name == str(path):
                 return f"database file {name} is missing"
-        except OSError as exc:
-            return f"database file {name} cannot be opened for writing ({exc.strerror})"
-        else:
-            os.close(fd)
+            continue
+        if not os.access(name, os.W_OK):
+            return f"database file {name} cannot be opened for writing (permission denied or read-only)"
     return None
 
 
