@@ -7,7 +7,7 @@ from flask import Flask, request
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 
-from survey import db, i18n, questionnaires
+from survey import cli, db, i18n, questionnaires, scope
 
 csrf = CSRFProtect()
 babel = Babel()
@@ -51,6 +51,8 @@ def create_app(test_config=None):
     from survey import auth, demo, importer, links, respond
 
     auth.init_app(app)
+    scope.init_app(app)
+    cli.init_app(app)
     app.register_blueprint(respond.bp)
     app.register_blueprint(links.bp)
     importer.init_app(app)

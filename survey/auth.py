@@ -31,12 +31,15 @@ from flask.cli import AppGroup
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from survey import audit
+from survey import audit, evaluations
 from survey.db import get_db, transaction
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
-ROLES = ("admin", "staff", "evaluator")
+# The role a user is created with: `admin` is global; the others are the user's role in
+# an evaluation (survey.evaluations.ROLES), granted at creation in the evaluation named
+# or, when the database holds exactly one, in that one.
+ROLES = ("admin", "manager", "staff", "evaluator", "viewer")
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)  # the window failures are counted in, and the longest wait
 FIRST_DELAY = 30  # seconds to wait after the MAX_FAILURES-th failure; doubles with each further one
@@ -139,8 +142,13 @@ def require_login_by_default():
     return login_manager.unauthorized()
 
 
-def create_user(db, username, password, role, display_name=None, can_see_personal_data=False):
-    """Create a user with a hashed password; return its id. Raises ValueError when taken."""
+def create_user(db, username, password, role, display_name=None, can_see_personal_data=False,
+                evaluation_id=None):
+    """Create a user with a hashed password; return its id. Raises ValueError when taken.
+
+    A non-admin gets `role` in the evaluation `evaluation_id` (default: the only one, if
+    the database holds exactly one; otherwise no role until `users grant`).
+    """
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if len(password) < 8:
@@ -153,7 +161,14 @@ def create_user(db, username, password, role, display_name=None, can_see_persona
             " active, created_at) values (?, ?, ?, ?, ?, 1, ?)",
             [username, generate_password_hash(password), role, display_name,
              int(can_see_personal_data), _now().isoformat(timespec="seconds")])
-    return cursor.lastrowid
+    user_id = cursor.lastrowid
+    if role != "admin":
+        if evaluation_id is None:
+            only = db.execute("select id from evaluations limit 2").fetchall()
+            evaluation_id = only[0][0] if len(only) == 1 else None
+        if evaluation_id is not None:
+            evaluations.grant(db, user_id, evaluation_id, role, granted_by="created with the user")
+    return user_id
 
 
 def _now():
@@ -259,15 +274,19 @@ users_cli = AppGroup("users", help="Back-office users.")
 @click.option("--role", type=click.Choice(ROLES), required=True)
 @click.option("--name", "display_name", help="Name shown in the back office.")
 @click.option("--personal-data", is_flag=True, help="Grant sight of names, phones and addresses.")
-def create_user_command(username, role, display_name, personal_data):
+@click.option("--evaluation", "slug", metavar="SLUG",
+              help="The evaluation the role is in (may be left out when there is only one).")
+def create_user_command(username, role, display_name, personal_data, slug):
     """Create a user. The password is prompted, or read from stdin when piped."""
     if sys.stdin.isatty():
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     else:
         password = sys.stdin.readline().rstrip("\n")
     try:
-        user_id = create_user(get_db(), username, password, role, display_name, personal_data)
-    except ValueError as exc:
+        evaluation = evaluations.choose(get_db(), slug) if slug or role != "admin" else None
+        user_id = create_user(get_db(), username, password, role, display_name, personal_data,
+                              evaluation.id if evaluation else None)
+    except (ValueError, evaluations.EvaluationChoiceError) as exc:
         raise click.ClickException(str(exc)) from None
     audit.log(get_db(), "user_created", f"{username} ({role})", user="cli")
     click.echo(f"Created {role} '{username}' (id {user_id}).")

@@ -201,3 +201,65 @@ def _quality_on_arrival(db):
     from survey import quality  # quality imports survey.db, which imports this module
 
     quality.create_arrival_schema(db)
+
+
+# Tables whose rows belong to one evaluation. Each gets `evaluation_id` (existing rows go
+# to the evaluation this migration creates) and, where a row without one would be data
+# of no evaluation at all, a trigger refusing such an insert.
+EVALUATION_TABLES = ("sites", "households", "links", "responses", "drafts", "visits", "indicator_systems",
+                     "import_batches", "submission_conflicts", "assignments", "audit_log", "quality_runs")
+EVALUATION_REQUIRED = ("sites", "households", "links", "responses", "drafts", "visits", "indicator_systems",
+                       "import_batches", "submission_conflicts", "assignments")
+
+
+@migration(8, "evaluations")
+def _evaluations(db):
+    """Evaluations (评价项目) with roles per evaluation and the questionnaires each uses; every
+    campaign row is given to one evaluation. A database made before this holds one
+    campaign: it becomes the evaluation `default`, with every user's role in it."""
+    db.execute(
+        "create table if not exists evaluations ("
+        " id integer primary key, slug text not null unique, name text not null,"
+        " project text, unit text, year integer, period_from text, period_to text, population integer,"
+        " status text not null default 'collecting'"
+        " check (status in ('preparing', 'collecting', 'closed', 'archived')),"
+        " created_at text not null)")
+    db.execute(
+        "create table if not exists evaluation_members ("
+        " evaluation_id integer not null references evaluations(id),"
+        " user_id integer not null references users(id),"
+        " role text not null check (role in ('manager', 'staff', 'evaluator', 'viewer')),"
+        " granted_at text not null, granted_by text, primary key (evaluation_id, user_id))")
+    db.execute("create index if not exists evaluation_members_user on evaluation_members (user_id)")
+    db.execute(
+        "create table if not exists evaluation_questionnaires ("
+        " evaluation_id integer not null references evaluations(id),"
+        " questionnaire_id text not null references questionnaires(id),"
+        " added_at text not null, primary key (evaluation_id, questionnaire_id))")
+    now = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')"
+    db.execute(f"insert into evaluations (id, slug, name, status, created_at)"
+               f" values (1, 'default', '默认评价项目', 'collecting', {now})")
+    db.execute(f"insert into evaluation_members (evaluation_id, user_id, role, granted_at, granted_by)"
+               f" select 1, id, role, {now}, 'migration 8' from users where role in ('staff', 'evaluator')")
+    db.execute(f"insert into evaluation_questionnaires (evaluation_id, questionnaire_id, added_at)"
+               f" select 1, id, {now} from questionnaires")
+    for table in EVALUATION_TABLES:
+        db.execute(f"alter table {table} add column evaluation_id integer references evaluations(id)")
+        db.execute(f"update {table} set evaluation_id = 1")
+        db.execute(f"create index {table}_evaluation on {table} (evaluation_id)")
+    for table in EVALUATION_REQUIRED:
+        db.execute(f"create trigger {table}_need_evaluation before insert on {table}"
+                   f" when new.evaluation_id is null"
+                   f" begin select raise(abort, '{table}.evaluation_id is required'); end")
+    # Site codes are unique within an evaluation: two evaluations may both have 'CY01'.
+    db.execute("drop index if exists idx_sites_code")
+    db.execute("create unique index sites_evaluation_code on sites (evaluation_id, code)")
+    # The stored median time of a questionnaire is per evaluation too.
+    db.execute("alter table quality_medians rename to quality_medians_before_8")
+    db.execute("create table quality_medians (evaluation_id integer not null references evaluations(id),"
+               " questionnaire_id text not null, median_s real not null, n integer not null, at text not null,"
+               " primary key (evaluation_id, questionnaire_id))")
+    db.execute("insert into quality_medians select 1, questionnaire_id, median_s, n, at from quality_medians_before_8")
+    db.execute("drop table quality_medians_before_8")
+    db.execute("create index responses_evaluation_questionnaire on responses"
+               " (evaluation_id, questionnaire_id, excluded, submitted_at)")

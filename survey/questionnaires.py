@@ -13,6 +13,7 @@ from pathlib import Path
 
 from scoring.appendix import strip_controls
 from scoring.files import FileRefused, load_yaml, read_bytes
+from survey import evaluations
 from survey.db import transaction
 
 QUESTION_TYPES = {"single", "multi", "scale5", "yesno", "number", "text"}
@@ -302,12 +303,14 @@ def load_all(db, directory):
     number, since stored answers refer to the version they were given under.
     """
     results = []
+    known = {row[0] for row in db.execute("select id from questionnaires").fetchall()}
     for path in sorted(Path(directory).glob("*.yaml")):
         try:
             definition = load_yaml(read_bytes(path), path.name)
         except FileRefused as exc:
             raise QuestionnaireError(f"{path.name}: {exc}") from None
         results.append(store_definition(db, validate_definition(definition, path.name)))
+    evaluations.adopt_new_questionnaires(db, [qid for qid, _version, _status in results if qid not in known])
     return results
 
 

@@ -1,0 +1,30 @@
+"""The command line (`flask --app app ...`): every command group is registered here.
+
+Data commands take `--evaluation SLUG`; with exactly one evaluation in the database it
+may be left out, with more it is refused naming the choices (evaluation_option).
+"""
+
+import click
+
+from survey import evaluations
+from survey.db import get_db
+
+
+def evaluation_option(command):
+    """Add `--evaluation SLUG` to a command; the command receives `evaluation` (an Evaluation)."""
+    def resolve(ctx, param, value):
+        """Turn the slug into the evaluation, or stop with the choices."""
+        try:
+            return evaluations.choose(get_db(), value)
+        except evaluations.EvaluationChoiceError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+    return click.option("--evaluation", "evaluation", metavar="SLUG", callback=resolve, expose_value=True,
+                        help="The evaluation to work on (may be left out when there is only one).")(command)
+
+
+def init_app(app):
+    """Register every command group of the CLI."""
+    from survey.cli import evaluations_commands
+
+    evaluations_commands.init_app(app)
