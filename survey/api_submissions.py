@@ -47,18 +47,15 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from survey import auth, questionnaires, responses, submission_schema
+from survey import auth, questionnaires, responses, submission_schema, vocabulary
 from survey.db import get_db, transaction
 
 bp = Blueprint("api_submissions", __name__)
 TOKEN_SALT = "field-submit"
 DEFAULT_TOKEN_MAX_AGE = int(timedelta(days=30).total_seconds())
 SUBMIT_ROLES = ("staff", "admin")
-OUTCOMES = {  # the same codes as submission_schema.OUTCOMES
-    "completed": "完成访问", "not_home": "不在家", "refused": "拒访", "unreachable": "无法联系",
-    "deceased": "已故", "moved": "迁出",
-}
-STAFF_CHANNELS = {"door": "入户", "phone": "电话"}
+OUTCOMES = vocabulary.OUTCOMES
+STAFF_CHANNELS = vocabulary.STAFF_CHANNELS
 EXTRA_META = ("outcome", "note")
 
 

@@ -33,7 +33,7 @@ from scoring.filters import FilterError as BadFilter
 from scoring.indicators import UnknownMeasureError
 from scoring.measures import EXTRA_MEASURES, compute, compute_all, current_definition, measure_specs, value_counts
 from scoring.statistics import cochran_sample_size
-from survey import audit, exports, quality, questionnaires, tallies
+from survey import audit, exports, quality, questionnaires, tallies, vocabulary
 from survey.auth import add_nav, role_required
 from survey.db import get_db
 
@@ -42,13 +42,10 @@ add_nav("evaluate.dashboard", "调查结果", ["evaluator"])
 
 TARGET_MARGIN = 0.05
 CHART_VERSION = "1"  # bump when the drawing code changes, so cached images are redrawn
-DIMENSIONS = {"site": "社区", "channel": "渠道", "respondent_type": "答题人", "age_band": "年龄段",
-              "living_alone": "是否独居"}
-RESPONDENT_LABELS = {"self": "老人本人", "proxy": "家属或照护人代答", "assisted": "工作人员协助填写",
-                     "public": "社会公众", "unknown": "未注明"}
-CHANNEL_LABELS = {"qr": "扫码", "poster": "海报二维码", "flyer": "宣传单", "door": "入户调查", "phone": "电话回访",
-                  "wechat": "微信", "paper": "纸质问卷", "import": "导入", "api": "接口", "household": "户专属链接"}
-LIVING_ALONE_LABELS = {"1": "独居", "0": "非独居", "-1": "未注明"}
+DIMENSIONS = vocabulary.DIMENSIONS
+RESPONDENT_LABELS = vocabulary.RESPONDENT_TYPES
+CHANNEL_LABELS = vocabulary.CHANNELS
+LIVING_ALONE_LABELS = vocabulary.LIVING_ALONE
 MEASURE_LABELS = {
     "responses": "有效样本数",
     "satisfaction_rate": "满意度（非常满意＋满意）",

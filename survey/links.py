@@ -12,7 +12,7 @@ import qrcode.image.svg
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 from flask.cli import AppGroup
 
-from survey import questionnaires
+from survey import questionnaires, vocabulary
 from survey.db import get_db, transaction
 from survey.responses import CHANNELS, now_iso
 
@@ -20,10 +20,7 @@ bp = Blueprint("links", __name__, cli_group="links")
 
 # No 0/o, 1/l/i: codes are sometimes typed by hand from a printed card.
 CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
-CHANNEL_LABELS = {
-    "poster": "海报", "flyer": "传单", "door": "入户", "phone": "电话", "wechat": "微信群",
-    "qr": "通用二维码", "household": "入户卡片", "paper": "纸质问卷", "import": "导入", "api": "接口",
-}
+CHANNEL_LABELS = vocabulary.CHANNELS
 
 
 class LinkError(ValueError):
