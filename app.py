@@ -48,9 +48,10 @@ def create_app(test_config=None):
             # must still run, with the definitions already stored.
             app.logger.warning("questionnaire definitions not loaded: %s", exc)
 
-    from survey import auth, demo, importer, links, respond
+    from survey import auth, demo, evaluations_web, importer, links, respond
 
     auth.init_app(app)
+    evaluations_web.init_app(app)
     scope.init_app(app)
     cli.init_app(app)
     app.register_blueprint(respond.bp)

@@ -3,23 +3,36 @@
 `flask --app app tokens create USERNAME` prints a new token once (only its SHA-256
 is stored); `tokens revoke USERNAME` revokes them all. A request carries it as
 `Authorization: Bearer <token>`. The OpenAPI 3 document at /api/v1/openapi.json
-is public: it describes the shapes of the answers and contains no data.
+is public: it describes the shapes of the answers and contains no data; it is the
+data file survey/openapi.yaml.
+
+Data lives under /api/v1/evaluations/<slug>/...; a token opens an evaluation only
+if its owner may read that evaluation's statistics (manager, evaluator, viewer;
+admin everywhere), and answers 404 otherwise, the same as for an unknown slug. The
+older unscoped /measures/<q>, /scores and /scores/<id> are aliases for the owner's
+only evaluation; with several they answer 400 naming the owner's choices.
 """
 
+import functools
 import hashlib
 import secrets
 from datetime import datetime, timezone
+from pathlib import Path
 
-import click
+import yaml
 from flask import Blueprint, g, jsonify, request
-from flask.cli import AppGroup, with_appcontext
 
+from scoring import IndicatorSystemError
 from scoring.filters import FilterError, parse_filters
-from survey import audit, links, questionnaires
+from scoring.measures import BREAKDOWNS, compute, compute_all, current_definition, measure_specs
+from survey import audit, evaluations, links, questionnaires
 from survey.db import get_db, transaction
+from survey.scores import score_with_surveys, stored_system
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-API_ROLES = ("evaluator", "admin")
+# Who may hold a token: anyone who may read statistics somewhere (staff work in the field
+# pages and submit through /api/submissions with their own device token instead).
+API_ROLES = ("admin", "manager", "evaluator", "viewer")
 
 
 class TokenError(ValueError):
@@ -45,13 +58,21 @@ def _hash(token):
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _may_hold_token(db, user_id, role):
+    """Whether a user may hold an API token: an API role, or one in some evaluation."""
+    if role in API_ROLES:
+        return True
+    return db.execute("select 1 from evaluation_members where user_id = ? and role in (?, ?, ?)",
+                      [user_id, *API_ROLES[1:]]).fetchone() is not None
+
+
 def create_token(db, username):
-    """Create a token for an active evaluator (or admin); return the token (shown once)."""
+    """Create a token for an active user who may read statistics; return the token (shown once)."""
     row = db.execute("select id, role, active from users where username = ?", [username]).fetchone()
     if row is None:
         raise TokenError(f"no user '{username}'")
-    if row[1] not in API_ROLES or not row[2]:
-        raise TokenError(f"user '{username}' is not an active evaluator or admin")
+    if not row[2] or not _may_hold_token(db, row[0], row[1]):
+        raise TokenError(f"user '{username}' is not an active admin, manager, evaluator or viewer")
     token = secrets.token_urlsafe(32)
     with transaction(db):
         db.execute("insert into api_tokens (token_hash, user_id, created_at, revoked) values (?, ?, ?, 0)",
@@ -66,9 +87,16 @@ def user_for_token(db, token):
     row = db.execute(
         "select u.id, u.username, u.role from api_tokens t join users u on u.id = t.user_id"
         " where t.token_hash = ? and t.revoked = 0 and u.active = 1", [_hash(token)]).fetchone()
-    if row is None or row[2] not in API_ROLES:
+    if row is None or not _may_hold_token(db, row[0], row[2]):
         return None
     return {"id": row[0], "username": row[1], "role": row[2]}
+
+
+def revoke_tokens(db, username):
+    """Revoke every token of USERNAME; return how many were live."""
+    with transaction(db):
+        return db.execute("update api_tokens set revoked = 1 where revoked = 0 and user_id ="
+                          " (select id from users where username = ?)", [username]).rowcount
 
 
 def load_api_user():
@@ -118,9 +146,7 @@ def _filters():
 
 @bp.get("/questionnaires")
 def list_questionnaires():
-    """Every loaded questionnaire with its measures."""
-    from scoring.measures import current_definition, measure_specs
-
+    """Every questionnaire of the library with its measures (definitions, no data)."""
     db = get_db()
     result = []
     for row in questionnaires.list_current(db):
@@ -130,60 +156,165 @@ def list_questionnaires():
     return jsonify(questionnaires=result)
 
 
+def _statistics_evaluations(user):
+    """The evaluations whose statistics the API user may read (every one for an admin)."""
+    db = get_db()
+    admin = user["role"] == "admin"
+    return [e for e in evaluations.for_user(db, user["id"], admin)
+            if evaluations.may(evaluations.role_of(db, user["id"], e.id, admin), "statistics")]
+
+
+def _evaluation_or_404(slug):
+    """The evaluation `slug` if the token owner may read its statistics; else None (the caller
+    answers 404, the same for an unknown slug, so nobody learns which evaluations exist)."""
+    return next((e for e in _statistics_evaluations(g.api_user) if e.slug == slug), None)
+
+
+def _only_evaluation():
+    """The unscoped aliases' evaluation: the token owner's only one, or (None, a 400 answer)."""
+    mine = _statistics_evaluations(g.api_user)
+    if len(mine) == 1:
+        return mine[0], None
+    if not mine:
+        return None, _error(404, "this token's owner holds no role in any evaluation")
+    choices = ", ".join(sorted(e.slug for e in mine))
+    return None, _error(400, f"evaluation: {len(mine)} evaluations are open to this token; use"
+                             f" /api/v1/evaluations/<slug>/... with one of: {choices}")
+
+
+def _evaluation_dict(db, evaluation):
+    """An evaluation as the API shows it, with the owner's role and its questionnaires."""
+    role = evaluations.role_of(db, g.api_user["id"], evaluation.id, g.api_user["role"] == "admin")
+    return {**{field: getattr(evaluation, field) for field in EVALUATION_FIELDS}, "role": role,
+            "questionnaires": evaluations.questionnaire_ids(db, evaluation.id)}
+
+
+EVALUATION_FIELDS = ("slug", "name", "project", "unit", "year", "period_from", "period_to", "population", "status")
+
+
+def _systems(db, evaluation_id):
+    """The stored indicator systems of an evaluation, oldest first."""
+    return list(db.query("select id, name, filename, uploaded_at from indicator_systems"
+                         " where evaluation_id = ? order by id", [evaluation_id]))
+
+
+def _system_row(db, evaluation_id, system_id):
+    """One stored indicator system of an evaluation, or None."""
+    rows = list(db.query("select id, yaml, set_aside_note from indicator_systems where id = ? and evaluation_id = ?",
+                         [system_id, evaluation_id]))
+    return rows[0] if rows else None
+
+
+@bp.get("/evaluations")
+def list_evaluations():
+    """The evaluations whose statistics the token owner may read (an admin: all), newest first."""
+    db = get_db()
+    return jsonify(evaluations=[_evaluation_dict(db, e) for e in _statistics_evaluations(g.api_user)])
+
+
+@bp.get("/evaluations/<slug>/measures/<questionnaire_id>")
+def evaluation_measures(slug, questionnaire_id):
+    """Every measure of a questionnaire in one evaluation, with the filters; `by` adds a breakdown."""
+    evaluation = _evaluation_or_404(slug)
+    if evaluation is None:
+        return _error(404, f"no evaluation '{slug}'")
+    return _measures(evaluation, questionnaire_id)
+
+
 @bp.get("/measures/<questionnaire_id>")
 def measures(questionnaire_id):
-    """Every measure of a questionnaire with the filters; `by` adds one breakdown of each."""
-    from scoring.measures import BREAKDOWNS, compute, compute_all
+    """Alias of evaluation_measures for the token owner's only evaluation (400 naming them with more)."""
+    evaluation, refusal = _only_evaluation()
+    return refusal or _measures(evaluation, questionnaire_id)
 
+
+def _measures(evaluation, questionnaire_id):
+    """The measures answer of one evaluation."""
     db = get_db()
-    if db.execute("select 1 from questionnaires where id = ?", [questionnaire_id]).fetchone() is None:
-        return _error(404, f"no questionnaire '{questionnaire_id}'")
+    if not evaluations.uses(db, evaluation.id, questionnaire_id):
+        return _error(404, f"evaluation '{evaluation.slug}' uses no questionnaire '{questionnaire_id}'")
     filters = _filters()
     by = request.args.get("by") or None
     if by is not None and by not in BREAKDOWNS:
         raise BadParameter(f"by: use one of {', '.join(BREAKDOWNS)}, got '{by}'")
-    rates = compute_all(db, questionnaire_id, filters)
-    body = {"questionnaire": questionnaire_id, "filters": {k: str(v) for k, v in filters.items()},
+    scoped = scoped_filters(evaluation, filters)
+    rates = compute_all(db, questionnaire_id, scoped)
+    body = {"evaluation": evaluation.slug, "questionnaire": questionnaire_id,
+            "filters": {k: str(v) for k, v in filters.items()},
             "measures": {name: rate.to_dict() for name, rate in rates.items()}}
     if by:
         body["by"] = by
         body["breakdown"] = {
             name: [{"group": "" if grp is None else str(grp), **rate.to_dict()}
-                   for grp, rate in compute(db, questionnaire_id, name, filters, by).items()]
+                   for grp, rate in compute(db, questionnaire_id, name, scoped, by).items()]
             for name in rates}
     audit.log(db, "api_measures", f"{questionnaire_id} {request.query_string.decode()[:200]}",
-              user=g.api_user["username"] if getattr(g, "api_user", None) else None)
+              user=g.api_user["username"], evaluation_id=evaluation.id)
     return jsonify(body)
+
+
+def scoped_filters(evaluation, filters):
+    """The measure filters restricted to one evaluation's responses."""
+    return {**filters, "evaluation_id": evaluation.id}
+
+
+@bp.get("/evaluations/<slug>/scores")
+def evaluation_scores(slug):
+    """The stored indicator systems of one evaluation."""
+    evaluation = _evaluation_or_404(slug)
+    if evaluation is None:
+        return _error(404, f"no evaluation '{slug}'")
+    return _list_scores(evaluation)
 
 
 @bp.get("/scores")
 def list_scores():
-    """The stored indicator systems that can be scored."""
-    rows = get_db().query("select id, name, filename, uploaded_at from indicator_systems order by id")
-    return jsonify(systems=[{"id": r["id"], "name": r["name"], "filename": r["filename"] or "",
+    """Alias of evaluation_scores for the token owner's only evaluation."""
+    evaluation, refusal = _only_evaluation()
+    return refusal or _list_scores(evaluation)
+
+
+def _list_scores(evaluation):
+    """The systems answer of one evaluation."""
+    rows = _systems(get_db(), evaluation.id)
+    return jsonify(evaluation=evaluation.slug,
+                   systems=[{"id": r["id"], "name": r["name"], "filename": r["filename"] or "",
                              "uploaded_at": r["uploaded_at"]} for r in rows])
+
+
+@bp.get("/evaluations/<slug>/scores/<system_id>")
+def evaluation_score(slug, system_id):
+    """One indicator system of an evaluation scored with the filters (survey leaves follow them)."""
+    evaluation = _evaluation_or_404(slug)
+    if evaluation is None:
+        return _error(404, f"no evaluation '{slug}'")
+    return _score(evaluation, system_id)
 
 
 @bp.get("/scores/<system_id>")
 def score(system_id):
-    """One indicator system scored with the same filters as the measures (survey leaves follow them)."""
-    from scoring import IndicatorSystemError
-    from survey.scores import score_with_surveys, stored_system
+    """Alias of evaluation_score for the token owner's only evaluation."""
+    evaluation, refusal = _only_evaluation()
+    return refusal or _score(evaluation, system_id)
 
+
+def _score(evaluation, system_id):
+    """The scored-system answer of one evaluation."""
     db = get_db()
     # Taken as a string so a malformed id gets this API's JSON 404, not the router's HTML one.
-    rows = list(db.query("select id, yaml, set_aside_note from indicator_systems where id = ?", [system_id]))
-    if not system_id.isdigit() or not rows:
-        return _error(404, f"no indicator system {system_id}")
+    row = _system_row(db, evaluation.id, system_id) if system_id.isdigit() else None
+    if row is None:
+        return _error(404, f"no indicator system {system_id} in evaluation '{evaluation.slug}'")
     filters = _filters()
     try:
-        result, measured = score_with_surveys(db, stored_system(rows[0]), filters)
+        result, measured = score_with_surveys(db, stored_system(row), scoped_filters(evaluation, filters))
     except IndicatorSystemError as exc:
         return _error(409, str(exc))
-    body = {"system_id": int(system_id), "filters": {k: str(v) for k, v in filters.items()}, **result.to_dict(),
+    body = {"evaluation": evaluation.slug, "system_id": int(system_id),
+            "filters": {k: str(v) for k, v in filters.items()}, **result.to_dict(),
             "measured": {path: rate.to_dict() for path, rate in measured.items()}}
     audit.log(db, "api_score", f"#{system_id} {request.query_string.decode()[:200]}",
-              user=g.api_user["username"] if getattr(g, "api_user", None) else None)
+              user=g.api_user["username"], evaluation_id=evaluation.id)
     return jsonify(body)
 
 
@@ -193,180 +324,22 @@ def openapi():
     return jsonify(openapi_document(links.base_url()))
 
 
+OPENAPI_FILE = Path(__file__).with_name("openapi.yaml")
+
+
+@functools.cache
+def _openapi_template():
+    """The OpenAPI document as stored in survey/openapi.yaml (read once)."""
+    return yaml.safe_load(OPENAPI_FILE.read_text(encoding="utf-8"))
+
+
 def openapi_document(server_url=""):
-    """The OpenAPI 3.0 description of every endpoint and its answers."""
-    rate = {
-        "type": "object", "required": ["value", "n", "successes", "ci95", "margin"],
-        "properties": {
-            "value": {"type": "number", "nullable": True, "minimum": 0, "maximum": 1,
-                      "description": "successes / n; null when n = 0"},
-            "n": {"type": "integer", "minimum": 0, "description": "valid responses that answered"},
-            "successes": {"type": "integer", "minimum": 0},
-            "ci95": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1},
-                     "minItems": 2, "maxItems": 2, "description": "95% Wilson score interval"},
-            "margin": {"type": "number", "minimum": 0, "maximum": 0.5},
-            "items": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Rate"}},
-        },
-    }
-    error = {"description": "error",
-             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    query = [
-        {"name": "period_from", "in": "query", "schema": {"type": "string", "pattern": r"^\d{4}-\d{2}(-\d{2})?$"},
-         "description": "first month or day (YYYY-MM or YYYY-MM-DD)"},
-        {"name": "period_to", "in": "query", "schema": {"type": "string", "pattern": r"^\d{4}-\d{2}(-\d{2})?$"},
-         "description": "last month or day, included"},
-        {"name": "site", "in": "query", "schema": {"type": "string"}, "description": "site code"},
-        {"name": "channel", "in": "query", "schema": {"type": "string"}},
-        {"name": "respondent_type", "in": "query",
-         "schema": {"type": "string", "enum": ["self", "proxy", "assisted", "public"]}},
-        {"name": "age_band", "in": "query", "schema": {"type": "string"}},
-        {"name": "living_alone", "in": "query", "schema": {"type": "string", "enum": ["0", "1"]}},
-        {"name": "by", "in": "query", "schema": {"type": "string", "enum": [
-            "site", "channel", "respondent_type", "age_band", "living_alone", "month"]}},
-    ]
-    return {
-        "openapi": "3.0.3",
-        "info": {"title": "养老服务调查 API", "version": "1.0.0",
-                 "description": "Read-only survey measures and indicator-system scores for evaluators. Rates "
-                                "count valid responses only (not excluded by a quality rule)."},
-        "servers": [{"url": server_url + "/api/v1"}],
-        "security": [{"bearerAuth": []}],
-        "paths": {
-            "/questionnaires": {"get": {
-                "operationId": "listQuestionnaires", "summary": "Loaded questionnaires and their measures",
-                "responses": {
-                    "200": {"description": "the questionnaires", "content": {"application/json": {"schema": {
-                        "type": "object", "required": ["questionnaires"], "properties": {"questionnaires": {
-                            "type": "array", "items": {"$ref": "#/components/schemas/Questionnaire"}}}}}}},
-                    "401": error}}},
-            "/measures/{questionnaire_id}": {"get": {
-                "operationId": "getMeasures", "summary": "Every measure with n, 95% interval and margin",
-                "parameters": [{"name": "questionnaire_id", "in": "path", "required": True,
-                                "schema": {"type": "string"}}, *query],
-                "responses": {
-                    "200": {"description": "the measures", "content": {"application/json": {"schema": {
-                        "$ref": "#/components/schemas/Measures"}}}},
-                    "400": error, "401": error, "404": error}}},
-            "/scores": {"get": {
-                "operationId": "listScores", "summary": "Stored indicator systems",
-                "responses": {
-                    "200": {"description": "the systems", "content": {"application/json": {"schema": {
-                        "type": "object", "required": ["systems"], "properties": {"systems": {
-                            "type": "array", "items": {"$ref": "#/components/schemas/SystemSummary"}}}}}}},
-                    "401": error}}},
-            "/scores/{system_id}": {"get": {
-                "operationId": "getScore",
-                "summary": "An indicator system scored; survey-sourced leaves use the filtered measures",
-                "parameters": [{"name": "system_id", "in": "path", "required": True,
-                                "schema": {"type": "integer"}},
-                               *[p for p in query if p["name"] != "by"]],
-                "responses": {
-                    "200": {"description": "the scored tree", "content": {"application/json": {"schema": {
-                        "$ref": "#/components/schemas/Score"}}}},
-                    "400": error, "401": error, "404": error,
-                    "409": {"description": "cannot be scored with these filters (e.g. a survey leaf has no"
-                                           " valid responses)",
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
-            "/openapi.json": {"get": {
-                "operationId": "getOpenAPI", "summary": "This document", "security": [],
-                "responses": {"200": {"description": "the OpenAPI document",
-                                      "content": {"application/json": {"schema": {"type": "object"}}}}}}},
-        },
-        "components": {
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
-                                               "description": "flask --app app tokens create USERNAME"}},
-            "schemas": {
-                "Rate": rate,
-                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
-                "Questionnaire": {"type": "object", "required": ["id", "title", "version", "audience", "measures"],
-                                  "properties": {"id": {"type": "string"}, "title": {"type": "string"},
-                                                 "version": {"type": "integer"}, "audience": {"type": "string"},
-                                                 "measures": {"type": "array", "items": {"type": "string"}}}},
-                "SystemSummary": {"type": "object", "required": ["id", "name", "filename", "uploaded_at"],
-                                  "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
-                                                 "filename": {"type": "string"},
-                                                 "uploaded_at": {"type": "string"}}},
-                "ScoreNode": {
-                    "type": "object",
-                    "required": ["name", "path", "level", "weight", "score", "evidence", "children"],
-                    "properties": {
-                        "name": {"type": "string"}, "path": {"type": "string"},
-                        "level": {"type": "integer", "minimum": 1},
-                        "weight": {"type": "number", "minimum": 0}, "score": {"type": "number", "minimum": 0},
-                        "rule": {"type": "string", "nullable": True}, "evidence": {"type": "string"},
-                        "value": {"type": "number", "nullable": True},
-                        "reported": {"type": "number", "nullable": True},
-                        "score_rate": {"type": "number", "nullable": True},
-                        "grade": {"type": "string", "nullable": True},
-                        "children": {"type": "array", "items": {"$ref": "#/components/schemas/ScoreNode"}}}},
-                "Score": {
-                    "type": "object",
-                    "required": ["system_id", "filters", "total", "grade", "indicators", "level1", "mismatches",
-                                 "measured"],
-                    "properties": {
-                        "system_id": {"type": "integer"},
-                        "filters": {"type": "object", "additionalProperties": {"type": "string"}},
-                        "project": {"type": "string", "nullable": True},
-                        "period": {"type": "string", "nullable": True},
-                        "total": {"type": "number"}, "grade": {"type": "string"},
-                        "indicators": {"type": "array", "items": {"$ref": "#/components/schemas/ScoreNode"}},
-                        "level1": {"type": "array", "items": {"type": "object", "required": [
-                            "name", "weight", "score", "score_rate", "grade"]}},
-                        "mismatches": {"type": "array", "items": {
-                            "type": "object", "required": ["path", "reported", "computed"],
-                            "properties": {"path": {"type": "string"}, "reported": {"type": "number"},
-                                           "computed": {"type": "number"}}}},
-                        "measured": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Rate"},
-                                     "description": "the survey rate behind each survey-sourced leaf, by path"}}},
-                "Measures": {
-                    "type": "object", "required": ["questionnaire", "filters", "measures"],
-                    "properties": {
-                        "questionnaire": {"type": "string"},
-                        "filters": {"type": "object", "additionalProperties": {"type": "string"}},
-                        "measures": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Rate"}},
-                        "by": {"type": "string"},
-                        "breakdown": {"type": "object", "additionalProperties": {"type": "array", "items": {
-                            "allOf": [{"$ref": "#/components/schemas/Rate"},
-                                      {"type": "object", "required": ["group"],
-                                       "properties": {"group": {"type": "string"}}}]}}},
-                    }},
-            },
-        },
-    }
-
-
-tokens_cli = AppGroup("tokens", help="API tokens of evaluators.")
-
-
-@tokens_cli.command("create")
-@click.argument("username")
-@with_appcontext
-def create_token_command(username):
-    """Create an API token for USERNAME and print it (it is shown only this once)."""
-    db = get_db()
-    try:
-        token = create_token(db, username)
-    except TokenError as exc:
-        raise click.ClickException(str(exc)) from None
-    audit.log(db, "api_token_created", username, user="cli")
-    click.echo(token)
-
-
-@tokens_cli.command("revoke")
-@click.argument("username")
-@with_appcontext
-def revoke_tokens_command(username):
-    """Revoke every API token of USERNAME."""
-    db = get_db()
-    with transaction(db):
-        cursor = db.execute("update api_tokens set revoked = 1 where revoked = 0 and user_id ="
-                            " (select id from users where username = ?)", [username])
-    audit.log(db, "api_tokens_revoked", f"{username} ({cursor.rowcount})", user="cli")
-    click.echo(f"Revoked {cursor.rowcount} token(s) of '{username}'.")
+    """The OpenAPI 3.0 description of every endpoint and its answers, served from `server_url`."""
+    return {**_openapi_template(), "servers": [{"url": server_url + "/api/v1"}]}
 
 
 def init_app(app):
-    """Register the blueprint and CLI; the token check runs before the default-deny hook.
+    """Register the blueprint; the token check runs before the default-deny hook.
 
     Flask runs app-wide before_request functions before a blueprint's, and the
     default deny (survey.auth) is app-wide, so the token must be read app-wide and first.
@@ -375,4 +348,3 @@ def init_app(app):
     funcs = app.before_request_funcs.setdefault(None, [])
     if load_api_user not in funcs:
         funcs.insert(0, load_api_user)
-    app.cli.add_command(tokens_cli)

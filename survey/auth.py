@@ -28,10 +28,11 @@ from urllib.parse import urlsplit
 import click
 from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, session, url_for
 from flask.cli import AppGroup
+from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from survey import audit, evaluations
+from survey import audit, evaluations, evaluations_web
 from survey.db import get_db, transaction
 
 bp = Blueprint("auth", __name__)
@@ -262,8 +263,17 @@ def logout():
 
 @bp.get("/admin/")
 def home():
-    """The back-office home: what this role can do."""
-    return render_template("auth/home.html")
+    """The back-office home: the user's evaluations, each with the pages their role there may open."""
+    db = get_db()
+    admin = current_user.role == "admin"
+    entries = []
+    for evaluation in evaluations.for_user(db, current_user.id, admin):
+        role = evaluations.role_of(db, current_user.id, evaluation.id, admin)
+        pages = [{"url": url_for("evaluations.overview", evaluation=evaluation.slug), "label": _("概览与设置")},
+                 *scoped_nav(evaluation, role)]
+        entries.append({"evaluation": evaluation, "role_word": evaluations_web.ROLE_WORDS.get(role, role),
+                        "status_word": evaluations_web.status_word(evaluation), "pages": pages})
+    return render_template("auth/home.html", entries=entries, unscoped=unscoped_nav())
 
 
 users_cli = AppGroup("users", help="Back-office users.")
@@ -312,7 +322,10 @@ def set_password_command(username):
     click.echo(f"Password of '{username}' changed; every session of theirs has ended.")
 
 
-# Back-office menu entries: (endpoint, label, roles), added with add_nav().
+# Back-office menu entries: (endpoint, label, roles), added with add_nav(). `roles` may
+# name roles (manager, staff, evaluator, viewer) or capabilities (manage, field, results,
+# statistics: survey.evaluations.CAPABILITIES). An entry whose endpoint lives under
+# /e/<evaluation>/ is shown by the user's role in that evaluation; any other by users.role.
 NAV = []
 
 
@@ -323,13 +336,36 @@ def add_nav(endpoint, label, roles):
         NAV.append(entry)
 
 
+def _allowed(role, roles):
+    """Whether `role` (admin or an evaluation role) opens an entry listing `roles`."""
+    if role == "admin":
+        return True
+    return any(role == wanted or (wanted in evaluations.CAPABILITIES and evaluations.may(role, wanted))
+               for wanted in roles)
+
+
+def _scoped(endpoint):
+    """Whether an endpoint lives under /e/<evaluation>/."""
+    return current_app.url_map.is_endpoint_expecting(endpoint, "evaluation")
+
+
+def scoped_nav(evaluation, role):
+    """The menu entries of one evaluation that `role` (the user's role there) may open."""
+    return [{"url": url_for(endpoint, evaluation=evaluation.slug), "label": label}
+            for endpoint, label, roles in NAV if _scoped(endpoint) and _allowed(role, roles)]
+
+
+def unscoped_nav():
+    """The menu entries outside any evaluation that the user's global role may open."""
+    return [{"url": url_for(endpoint), "label": label}
+            for endpoint, label, roles in NAV if not _scoped(endpoint) and _allowed(current_user.role, roles)]
+
+
 def nav_items():
-    """The menu entries the current user's role may open."""
-    items = []
-    for endpoint, label, roles in NAV:
-        if current_user.role == "admin" or current_user.role in roles:
-            items.append({"url": url_for(endpoint), "label": label})
-    return items
+    """The menu: in an evaluation's page its entries (by the user's role there), then the global ones."""
+    evaluation = g.get("evaluation")
+    scoped = scoped_nav(evaluation, g.evaluation_role) if evaluation is not None else []
+    return scoped + unscoped_nav()
 
 
 def create_schema(db):

@@ -25,6 +25,7 @@ def evaluation_option(command):
 
 def init_app(app):
     """Register every command group of the CLI."""
-    from survey.cli import evaluations_commands
+    from survey.cli import api_commands, evaluations_commands
 
     evaluations_commands.init_app(app)
+    api_commands.init_app(app)
