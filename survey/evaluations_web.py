@@ -11,7 +11,7 @@ page another area built, with counts from the database. Plain forms: no JavaScri
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_gettext as N_  # N_: a keyword pybabel extracts; lazy: translated when shown
 from flask_login import current_user
 
 from survey import audit, evaluations, questionnaires, scope
@@ -21,26 +21,26 @@ bp = Blueprint("evaluations", __name__, url_prefix="/e/<evaluation>")
 new_bp = Blueprint("evaluation_new", __name__, url_prefix="/admin/evaluations")
 scope.scope_blueprint(bp)
 
-STATUS_WORDS = {"preparing": _l("准备中"), "collecting": _l("采集中"), "closed": _l("已结束"),
-                "archived": _l("已归档")}
-ROLE_WORDS = {"admin": _l("系统管理员"), "manager": _l("项目管理员"), "staff": _l("调查员"),
-              "evaluator": _l("评价人员"), "viewer": _l("查看人员")}
+STATUS_WORDS = {"preparing": N_("准备中"), "collecting": N_("采集中"), "closed": N_("已结束"),
+                "archived": N_("已归档")}
+ROLE_WORDS = {"admin": N_("系统管理员"), "manager": N_("项目管理员"), "staff": N_("调查员"),
+              "evaluator": N_("评价人员"), "viewer": N_("查看人员")}
 # The fields of step 1, in the order of the form (the error summary links to each by id).
 FIELDS = ("name", "slug", "project", "unit", "year", "period_from", "period_to", "population")
-FIELD_WORDS = {"name": _l("评价项目名称"), "slug": _l("简称（网址用）"), "project": _l("被评价项目"),
-               "unit": _l("项目单位"), "year": _l("年度"), "period_from": _l("评价期间起"),
-               "period_to": _l("评价期间止"), "population": _l("目标人群数量"),
-               "questionnaires": _l("问卷")}
+FIELD_WORDS = {"name": N_("评价项目名称"), "slug": N_("简称（网址用）"), "project": N_("被评价项目"),
+               "unit": N_("项目单位"), "year": N_("年度"), "period_from": N_("评价期间起"),
+               "period_to": N_("评价期间止"), "population": N_("目标人群数量"),
+               "questionnaires": N_("问卷")}
 # What to say when a field is wrong, in the words of the form (EvaluationError names the field).
 FIELD_HINTS = {
-    "name": _l("请填写评价项目名称。"),
-    "slug": _l("简称只能用小写字母、数字和“-”，以字母或数字开头，最多48个字符。"),
-    "slug_taken": _l("这个简称已经被另一个评价项目使用，请换一个。"),
-    "year": _l("年度请填写2000到2100之间的四位数字。"),
-    "period_from": _l("评价期间起请按 2025-01-31 的格式填写日期。"),
-    "period_to": _l("评价期间止请按 2025-12-31 的格式填写日期，且不能早于起始日期。"),
-    "population": _l("目标人群数量请填写大于0的整数。"),
-    "status": _l("未知的状态。"),
+    "name": N_("请填写评价项目名称。"),
+    "slug": N_("简称只能用小写字母、数字和“-”，以字母或数字开头，最多48个字符。"),
+    "slug_taken": N_("这个简称已经被另一个评价项目使用，请换一个。"),
+    "year": N_("年度请填写2000到2100之间的四位数字。"),
+    "period_from": N_("评价期间起请按 2025-01-31 的格式填写日期。"),
+    "period_to": N_("评价期间止请按 2025-12-31 的格式填写日期，且不能早于起始日期。"),
+    "population": N_("目标人群数量请填写大于0的整数。"),
+    "status": N_("未知的状态。"),
 }
 
 
