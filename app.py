@@ -48,7 +48,7 @@ def create_app(test_config=None):
             # must still run, with the definitions already stored.
             app.logger.warning("questionnaire definitions not loaded: %s", exc)
 
-    from survey import auth, demo, evaluations_web, importer, links, respond
+    from survey import auth, evaluations_web, importer, links, respond
 
     auth.init_app(app)
     evaluations_web.init_app(app)
@@ -57,7 +57,6 @@ def create_app(test_config=None):
     app.register_blueprint(respond.bp)
     app.register_blueprint(links.bp)
     importer.init_app(app)
-    demo.init_app(app)
     from survey import api, evaluate
 
     evaluate.init_app(app)

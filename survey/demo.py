@@ -3,11 +3,9 @@
 import random
 from datetime import datetime, timedelta, timezone
 
-import click
-from flask.cli import with_appcontext
-
-from survey import links, questionnaires, responses
-from survey.db import get_db
+from survey import evaluations, links, questionnaires, responses
+from survey.auth import create_user
+from survey.roster import import_roster
 
 DEMO_SITES = [
     ("xinhua", "新华社区", 180), ("dongfeng", "东风社区", 150), ("hexi", "河西村", 120),
@@ -53,21 +51,31 @@ def _public_answers(rng, site_code):
     return answers
 
 
-def load_demo(db, seed=2024, per_site=40):
-    """Create demo sites, links and responses; idempotent (fixed submission ids)."""
+def _demo_code(evaluation, site_code, questionnaire_id):
+    """The demo link code of a site and questionnaire: link codes (and so the demo's submission
+    ids) are unique across evaluations, so each evaluation but the first gets its id appended."""
+    code = f"{site_code[:3]}{questionnaire_id[:3]}"
+    return code if evaluation.id == 1 else f"{code}{evaluation.id}"
+
+
+def load_demo(db, evaluation, seed=2024, per_site=40):
+    """Create demo sites, links and responses in an evaluation; idempotent (fixed submission ids)."""
     rng = random.Random(seed)
     start = datetime(2024, 9, 1, tzinfo=timezone.utc)
     created = 0
     for site_code, site_name, population in DEMO_SITES:
-        site_id = links.create_site(db, site_code, site_name, population=population)
+        site_id = links.create_site(db, site_code, site_name, population=population, evaluation_id=evaluation.id)
         for qid, make in (("elder-satisfaction", _elder_answers), ("public-awareness", _public_answers)):
+            if not evaluations.uses(db, evaluation.id, qid):
+                continue
             questionnaire = questionnaires.get(db, qid)
-            code = f"{site_code[:3]}{qid[:3]}"
+            code = _demo_code(evaluation, site_code, qid)
             if links.get_link(db, code) is None:
-                links.create_link(db, qid, "poster", site_id=site_id, label=f"{site_name}公告栏", code=code)
+                links.create_link(db, qid, "poster", site_id=site_id, label=f"{site_name}公告栏", code=code,
+                                  evaluation_id=evaluation.id)
             for index in range(per_site):
                 submitted = start + timedelta(days=rng.randint(0, 89), minutes=rng.randint(0, 600))
-                meta = {"link_code": code, "site_id": site_id, "channel": "poster",
+                meta = {"evaluation_id": evaluation.id, "link_code": code, "site_id": site_id, "channel": "poster",
                         "started_at": (submitted - timedelta(seconds=rng.randint(90, 400))).isoformat(),
                         "submitted_at": submitted.isoformat()}
                 _rid, new = responses.record(db, questionnaire, f"demo-{code}-{index:04d}",
@@ -81,45 +89,28 @@ SURNAMES = "王李张刘陈杨赵黄周吴"
 GIVEN = ["秀英", "桂兰", "建国", "玉兰", "德明", "淑芬", "志强", "凤英", "国华", "春梅"]
 
 
-def load_demo_roster(db, per_site=10):
-    """A small fictitious roster per demo site (names and phones invented)."""
-    from survey.roster import import_roster
-
+def load_demo_roster(db, evaluation, per_site=10):
+    """A small fictitious roster per demo site of an evaluation (names and phones invented)."""
     lines = ["姓名,户号,站点,地址,电话"]
     for site_code, site_name, _population in DEMO_SITES:
         for index in range(per_site):
             name = SURNAMES[index % 10] + GIVEN[(index * 3 + len(site_code)) % 10]
             lines.append(f"{name},{site_code}-{index + 1:03d},{site_code},{site_name}{index + 1}号楼,"
                          f"1380000{len(site_code):02d}{index:02d}")
-    return import_roster(db, "demo-roster.csv", ("\n".join(lines) + "\n").encode("utf-8"))
+    return import_roster(db, "demo-roster.csv", ("\n".join(lines) + "\n").encode("utf-8"),
+                         evaluation_id=evaluation.id)
 
 
-def load_demo_users(db):
-    """One demo account per role (password DEMO_PASSWORD); never for production."""
-    from survey.auth import create_user
-
+def load_demo_users(db, evaluation):
+    """One demo account per role (password DEMO_PASSWORD), with its role in `evaluation`;
+    never for production. An account that exists already is given its role there."""
     made = []
     for username, role, name in (("admin", "admin", "演示管理员"), ("staff", "staff", "演示调查员"),
                                  ("evaluator", "evaluator", "演示评价组")):
-        if db.execute("select 1 from users where username = ?", [username]).fetchone() is None:
-            create_user(db, username, DEMO_PASSWORD, role, name)
+        row = db.execute("select id from users where username = ?", [username]).fetchone()
+        if row is None:
+            create_user(db, username, DEMO_PASSWORD, role, name, evaluation_id=evaluation.id)
             made.append(username)
+        elif role != "admin":
+            evaluations.grant(db, row[0], evaluation.id, role, granted_by="demo")
     return made
-
-
-@click.command("demo")
-@with_appcontext
-def demo_command():
-    """Load demo sites, links, a roster, responses and demo accounts (safe to run again)."""
-    db = get_db()
-    created = load_demo(db)
-    load_demo_roster(db)
-    made = load_demo_users(db)
-    click.echo(f"Demo data ready ({created} new responses).")
-    if made:
-        click.echo(f"Demo accounts {', '.join(made)} with password '{DEMO_PASSWORD}' — for trying out only.")
-
-
-def init_app(app):
-    """Register the `demo` command."""
-    app.cli.add_command(demo_command)

@@ -310,8 +310,5 @@ def _prepend(first, rest):
 
 
 def init_app(app):
-    """Register the `responses` and `sites` command groups."""
-    from survey.links import sites_cli
-
+    """Register the `responses` command group (`sites` lives in survey/cli/links_commands.py)."""
     app.cli.add_command(responses_cli)
-    app.cli.add_command(sites_cli)

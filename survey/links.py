@@ -6,17 +6,16 @@ import re
 import secrets
 from datetime import date
 
-import click
 import qrcode
 import qrcode.image.svg
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
-from flask.cli import AppGroup
 
-from survey import questionnaires, vocabulary
+from survey import evaluations, questionnaires, vocabulary
 from survey.db import get_db, transaction
+from survey.phones import PhoneError, check_phone
 from survey.responses import CHANNELS, now_iso
 
-bp = Blueprint("links", __name__, cli_group="links")
+bp = Blueprint("links", __name__)
 
 # No 0/o, 1/l/i: codes are sometimes typed by hand from a printed card.
 CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
@@ -24,7 +23,12 @@ CHANNEL_LABELS = vocabulary.CHANNELS
 
 
 class LinkError(ValueError):
-    """A link cannot be created as asked."""
+    """A link cannot be created as asked; `field` names the offending field when known."""
+
+    def __init__(self, message, field=None):
+        """Keep the field next to the message."""
+        super().__init__(message)
+        self.field = field
 
 
 # What a poster or card prints so elders can tell it from a scam QR code: who runs the
@@ -36,8 +40,6 @@ DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 def check_contact(organiser, contact_phone, closes_on):
     """Check a link's poster contact details; return them cleaned or raise LinkError naming the field."""
-    from survey.roster import PhoneError, check_phone  # roster imports this module
-
     organiser = (organiser or "").strip() or None
     if organiser and len(organiser) > 60:
         raise LinkError("组织单位：不超过 60 个字")
@@ -64,12 +66,15 @@ def set_contact(db, codes, organiser, contact_phone, closes_on):
                        [organiser, contact_phone, closes_on, code])
 
 
-def contact_for(link):
-    """The organiser, contact phone and closing date a poster of `link` prints (link, else config)."""
+def contact_for(link, evaluation=None):
+    """The organiser, contact phone and closing date a poster of `link` prints: the link's own,
+    else (organiser) the evaluation's project unit, else the config defaults."""
     keys = link.keys() if hasattr(link, "keys") else []
     config = current_app.config
-    return {field: (link[field] if field in keys else None) or config.get(f"POSTER_{field.upper()}")
-            for field in CONTACT_FIELDS}
+    contact = {field: link[field] if field in keys else None for field in CONTACT_FIELDS}
+    if not contact["organiser"] and evaluation is not None:
+        contact["organiser"] = evaluation.unit
+    return {field: value or config.get(f"POSTER_{field.upper()}") for field, value in contact.items()}
 
 
 def new_code(length=6):
@@ -78,9 +83,21 @@ def new_code(length=6):
 
 
 def get_link(db, code):
-    """The link row for a short code, or None."""
+    """The link row (a dict by column name, evaluation_id included) for a short code, or None."""
     rows = list(db.query("select * from links where code = ?", [code]))
     return rows[0] if rows else None
+
+
+def site_name(db, site_id):
+    """The name of a site, or '' for a link without one."""
+    row = db.execute("select name from sites where id = ?", [site_id]).fetchone()
+    return row[0] if row else ""
+
+
+def site_id_for(db, evaluation_id, code):
+    """The id of the site with `code` in an evaluation, or None."""
+    row = db.execute("select id from sites where evaluation_id = ? and code = ?", [evaluation_id, code]).fetchone()
+    return row[0] if row else None
 
 
 def link_used(db, code):
@@ -89,31 +106,66 @@ def link_used(db, code):
 
 
 def meta_for(link):
-    """The response meta a link gives: its code, site, channel and household."""
-    return {"link_code": link["code"], "site_id": link["site_id"], "channel": link["channel"],
-            "household_id": link["household_id"]}
+    """The response meta a link gives: its evaluation, code, site, channel and household."""
+    return {"evaluation_id": link["evaluation_id"], "link_code": link["code"], "site_id": link["site_id"],
+            "channel": link["channel"], "household_id": link["household_id"]}
 
 
-def create_site(db, code, name, kind="社区", population=None):
-    """Add a site (社区/街道/乡镇) unless its code exists; return its id."""
+def _evaluation_or_only(db, evaluation_id):
+    """The evaluation with this id; with None, the only one in the database (a single-campaign
+    database, as before evaluations existed). Raises LinkError naming the field otherwise."""
+    if evaluation_id is None:
+        try:
+            return evaluations.choose(db)
+        except evaluations.EvaluationChoiceError as exc:
+            raise LinkError(f"evaluation: {exc}", "evaluation") from None
+    evaluation = evaluations.by_id(db, evaluation_id)
+    if evaluation is None:
+        raise LinkError(f"evaluation: there is no evaluation {evaluation_id}", "evaluation")
+    return evaluation
+
+
+def create_site(db, code, name, kind="社区", population=None, *, evaluation_id=None):
+    """Add a site (社区/街道/乡镇) to an evaluation (default: the only one) unless its code exists
+    there; return its id."""
+    evaluation_id = _evaluation_or_only(db, evaluation_id).id
     with transaction(db):
         db.execute(
-            "insert into sites (code, name, kind, population) values (?, ?, ?, ?)"
-            " on conflict(code) do nothing", [code, name, kind, population])
-    return db.execute("select id from sites where code = ?", [code]).fetchone()[0]
+            "insert into sites (evaluation_id, code, name, kind, population) values (?, ?, ?, ?, ?)"
+            " on conflict(evaluation_id, code) do nothing", [evaluation_id, code, name, kind, population])
+    return site_id_for(db, evaluation_id, code)
 
 
-def create_link(db, questionnaire_id, channel, site_id=None, household_id=None, label=None, code=None):
-    """Create a tracked link and return its code. Household links are single-use."""
+def _owner(db, table, row_id):
+    """The evaluation_id of a site or household row, or None when there is no such row."""
+    row = db.execute(f"select evaluation_id from {table} where id = ?", [row_id]).fetchone()
+    return row[0] if row else None
+
+
+def create_link(db, questionnaire_id, channel, site_id=None, household_id=None, label=None, code=None, *,
+                evaluation_id=None):
+    """Create a tracked link of an evaluation (default: the only one) and return its code.
+    Household links are single-use.
+
+    Raises LinkError naming the field when the evaluation does not use the questionnaire, or
+    the site or household belongs to another evaluation (its answers would land in the wrong one).
+    """
     if channel not in CHANNELS:
-        raise LinkError(f"channel must be one of {sorted(CHANNELS)}")
+        raise LinkError(f"channel must be one of {sorted(CHANNELS)}", "channel")
     questionnaires.get(db, questionnaire_id)  # raises UnknownQuestionnaire
+    evaluation = _evaluation_or_only(db, evaluation_id)
+    if not evaluations.uses(db, evaluation.id, questionnaire_id):
+        raise LinkError(f"questionnaire: evaluation '{evaluation.slug}' does not use '{questionnaire_id}'",
+                        "questionnaire")
+    for field, table, row_id in (("site", "sites", site_id), ("household", "households", household_id)):
+        if row_id is not None and _owner(db, table, row_id) != evaluation.id:
+            raise LinkError(f"{field}: {field} {row_id} is not one of evaluation '{evaluation.slug}'", field)
     code = code or new_code()
     with transaction(db):
         db.execute(
-            "insert into links (code, questionnaire_id, site_id, channel, label, household_id,"
-            " single_use, created_at) values (?, ?, ?, ?, ?, ?, ?, ?)",
-            [code, questionnaire_id, site_id, channel, label, household_id,
+            "insert into links (code, evaluation_id, questionnaire_id, site_id, channel, label, household_id,"
+            " single_use, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [code, evaluation.id, questionnaire_id, site_id, channel, label, household_id,
              int(household_id is not None), now_iso()])
     return code
 
@@ -158,14 +210,29 @@ def _qr_response(url, fmt):
     abort(404)
 
 
-@bp.get("/q/<questionnaire_id>/qr.<fmt>")
-def generic_qr(questionnaire_id, fmt):
-    """The QR code of a questionnaire's generic public link."""
-    try:
-        questionnaires.get(get_db(), questionnaire_id)
-    except questionnaires.UnknownQuestionnaire:
+def generic_evaluation_or_404(slug, questionnaire_id):
+    """The evaluation a generic link answers for (`slug`'s, or the legacy one for /q/...), or 404
+    when it does not exist or does not use the questionnaire."""
+    db = get_db()
+    if slug is None:
+        evaluation = evaluations.for_legacy_link(db, questionnaire_id)
+    else:
+        evaluation = evaluations.get(db, slug)
+    if evaluation is None or not evaluations.uses(db, evaluation.id, questionnaire_id):
         abort(404)
-    return _qr_response(absolute_url("respond.start_generic", questionnaire_id=questionnaire_id), fmt)
+    return evaluation
+
+
+# Two addresses, one endpoint: url_for with `evaluation` builds /e/<slug>/q/..., without it
+# the unscoped /q/... that QR codes printed before evaluations existed carry.
+@bp.get("/e/<evaluation>/q/<questionnaire_id>/qr.<fmt>")
+@bp.get("/q/<questionnaire_id>/qr.<fmt>", defaults={"evaluation": None})
+def generic_qr(questionnaire_id, fmt, evaluation):
+    """The QR code of a questionnaire's generic public link (of one evaluation, or the legacy one)."""
+    generic_evaluation_or_404(evaluation, questionnaire_id)
+    # The legacy address keeps its old image: it encodes /q/<id>, as printed before.
+    return _qr_response(absolute_url("respond.start_generic", questionnaire_id=questionnaire_id,
+                                     evaluation=evaluation), fmt)
 
 
 @bp.get("/s/<code>/qr.<fmt>")
@@ -183,49 +250,9 @@ def poster(code):
     link = get_link(db, code)
     if link is None:
         abort(404)
-    site = db.execute("select name from sites where id = ?", [link["site_id"]]).fetchone()
     questionnaire = questionnaires.get(db, link["questionnaire_id"])
+    evaluation = evaluations.by_id(db, link["evaluation_id"])
     return render_template("links/poster.html", link=link, q=questionnaire,
-                           site_name=site[0] if site else "", contact=contact_for(link),
+                           site_name=site_name(db, link["site_id"]), contact=contact_for(link, evaluation),
                            url=absolute_url("respond.start_tracked", code=code))
 
-
-@bp.cli.command("create")
-@click.argument("questionnaire_id")
-@click.option("--channel", default="poster", show_default=True, type=click.Choice(sorted(CHANNELS)))
-@click.option("--site", "site_code", help="Site code (created with `sites add`).")
-@click.option("--label", help="A note for staff, e.g. where the poster hangs.")
-def create_link_command(questionnaire_id, channel, site_code, label):
-    """Create a tracked link and print its URL and QR addresses."""
-    db = get_db()
-    site_id = None
-    if site_code:
-        row = db.execute("select id from sites where code = ?", [site_code]).fetchone()
-        if row is None:
-            raise click.ClickException(f"no site with code '{site_code}'")
-        site_id = row[0]
-    try:
-        code = create_link(db, questionnaire_id, channel, site_id=site_id, label=label)
-    except (LinkError, questionnaires.UnknownQuestionnaire) as exc:
-        raise click.ClickException(str(exc)) from None
-    base = (current_app.config.get("BASE_URL") or "http://localhost:5000").rstrip("/")
-    click.echo(f"{base}/s/{code}  (QR: {base}/s/{code}/qr.png, poster: {base}/s/{code}/poster)")
-
-
-@click.group("sites", cls=AppGroup)
-def sites_cli():
-    """Sites (社区/街道/乡镇)."""
-
-
-@sites_cli.command("add")
-@click.argument("code")
-@click.argument("name")
-@click.option("--kind", default="社区", show_default=True)
-@click.option("--population", type=int, help="Number of service recipients, if known.")
-def add_site_command(code, name, kind, population):
-    """Add a site (an existing code is refused: nothing would change)."""
-    existing = get_db().execute("select name from sites where code = ?", [code]).fetchone()
-    if existing:
-        raise click.ClickException(f"site code '{code}' already exists ({existing[0]}); nothing changed")
-    site_id = create_site(get_db(), code, name, kind, population)
-    click.echo(f"site {code} ({name}) id {site_id}")

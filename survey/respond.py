@@ -4,13 +4,15 @@ Works without JavaScript: each answer is a plain form POST that saves the draft 
 the server and redirects (post/redirect/get), so Back and refresh are safe.
 """
 
-import json
+import hashlib
+import hmac
+from datetime import date
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext
 
-from survey import links, questionnaires, responses
-from survey.db import get_db, transaction
+from survey import evaluations, links, questionnaires, responses
+from survey.db import get_db
 from survey.i18n import short_locale
 
 bp = Blueprint("respond", __name__)
@@ -24,34 +26,61 @@ def _questionnaire_or_404(questionnaire_id, version=None):
         abort(404)
 
 
+def _ended(questionnaire=None):
+    """The calm page of an evaluation that no longer collects answers (200: nothing went wrong)."""
+    return render_template("respond/ended.html", q=questionnaire), 200
+
+
 @bp.get("/")
 def index():
-    """The public front page: the questionnaires open to answer, and the staff login."""
-    return render_template("respond/index.html", questionnaires=questionnaires.list_current(get_db()))
+    """The public front page: the questionnaires open to answer (at their unscoped generic links,
+    which answer for the oldest evaluation using them), and the staff login."""
+    db = get_db()
+    open_now = []
+    for item in questionnaires.list_current(db):
+        evaluation = evaluations.for_legacy_link(db, item["id"])
+        if evaluation is not None and evaluation.collecting:
+            open_now.append(item)
+    return render_template("respond/index.html", questionnaires=open_now)
 
 
-@bp.get("/q/<questionnaire_id>")
-def start_generic(questionnaire_id):
-    """The public generic link of a questionnaire: its start page."""
+# Two addresses, one endpoint: /e/<slug>/q/<id> is an evaluation's generic link; /q/<id>,
+# printed on QR codes before evaluations existed, answers for evaluations.for_legacy_link.
+@bp.get("/e/<evaluation>/q/<questionnaire_id>")
+@bp.get("/q/<questionnaire_id>", defaults={"evaluation": None})
+def start_generic(questionnaire_id, evaluation):
+    """The public generic link of a questionnaire in an evaluation: its start page."""
+    found = links.generic_evaluation_or_404(evaluation, questionnaire_id)
     questionnaire = _questionnaire_or_404(questionnaire_id)
-    return render_template("respond/start.html", q=questionnaire, link=None)
+    if not found.collecting:
+        return _ended(questionnaire)
+    return render_template("respond/start.html", q=questionnaire, link=None, evaluation=found)
 
 
 @bp.get("/s/<code>")
 def start_tracked(code):
     """A tracked link (site + channel, or one household): its start page."""
-    link = links.get_link(get_db(), code)
+    db = get_db()
+    link = links.get_link(db, code)
     if link is None or link["disabled"]:
         abort(404)
     questionnaire = _questionnaire_or_404(link["questionnaire_id"])
-    if link["single_use"] and links.link_used(get_db(), code):
+    evaluation = evaluations.by_id(db, link["evaluation_id"])
+    if not evaluation.collecting:
+        return _ended(questionnaire)
+    if link["single_use"] and links.link_used(db, code):
         return render_template("respond/already.html", q=questionnaire), 200
-    return render_template("respond/start.html", q=questionnaire, link=link)
+    return render_template("respond/start.html", q=questionnaire, link=link, evaluation=evaluation)
 
 
-@bp.post("/q/<questionnaire_id>/start")
-def start(questionnaire_id):
-    """Open a draft under a new submission id and go to the first question."""
+@bp.post("/e/<evaluation>/q/<questionnaire_id>/start")
+@bp.post("/q/<questionnaire_id>/start", defaults={"evaluation": None})
+def start(questionnaire_id, evaluation):
+    """Open a draft under a new submission id and go to the first question.
+
+    A tracked link's code in the form decides the evaluation (the link row carries it);
+    otherwise the generic link's does.
+    """
     db = get_db()
     questionnaire = _questionnaire_or_404(questionnaire_id)
     meta = {"channel": "qr"}
@@ -60,18 +89,19 @@ def start(questionnaire_id):
         link = links.get_link(db, code)
         if link is None or link["disabled"] or link["questionnaire_id"] != questionnaire.id:
             abort(404)
+        found = evaluations.by_id(db, link["evaluation_id"])
+        if evaluation is not None and evaluation != found.slug:
+            abort(404)
         meta = links.meta_for(link)
+        meta.pop("evaluation_id")  # a column of the draft, not part of its meta
+    else:
+        found = links.generic_evaluation_or_404(evaluation, questionnaire.id)
+    if not found.collecting:
+        return _ended(questionnaire)
     submission_id = responses.new_submission_id()
-    now = responses.now_iso()
-    meta["started_at"] = now
+    meta["started_at"] = responses.now_iso()
     meta["device_hash"] = _device_hash()
-    with transaction(db):
-        db.execute(
-            "insert into drafts (submission_id, questionnaire_id, questionnaire_version, answers,"
-            " meta, started_at, updated_at) values (?, ?, ?, '{}', ?, ?, ?)",
-            [submission_id, questionnaire.id, questionnaire.version,
-             json.dumps(meta), now, now],
-        )
+    responses.open_draft(db, found.id, questionnaire, submission_id, meta)
     first = questionnaire.visible_questions({})[0]
     return redirect(url_for("respond.question", submission_id=submission_id, question_id=first["id"]))
 
@@ -82,39 +112,29 @@ def _device_hash():
     Lets the quality rules spot bursts from one device within a day, without storing
     the address and without linking the same device across days.
     """
-    import hashlib
-    import hmac
-    from datetime import date
-
-    from flask import current_app
-
     key = f"{current_app.config['SECRET_KEY']}:{date.today().isoformat()}".encode()
     seen = f"{request.remote_addr}|{request.headers.get('User-Agent', '')}".encode()
     return hmac.new(key, seen, hashlib.sha256).hexdigest()[:16]
 
 
 def _load_draft(submission_id):
-    """Return (draft row, questionnaire, answers); a finished form goes to thank-you."""
+    """Return (questionnaire, answers, meta with evaluation_id) of a draft; a finished form goes
+    to thank-you, and a draft of an evaluation that stopped collecting gets the ended page."""
     db = get_db()
-    draft = db.execute(
-        "select questionnaire_id, questionnaire_version, answers, meta from drafts"
-        " where submission_id = ?", [submission_id]).fetchone()
+    draft = responses.get_draft(db, submission_id)
     if draft is None:
         if responses.find(db, submission_id) is not None:
             abort(redirect(url_for("respond.done", submission_id=submission_id)))
         abort(404)
-    questionnaire = _questionnaire_or_404(draft[0], draft[1])
-    return questionnaire, json.loads(draft[2]), json.loads(draft[3])
+    questionnaire = _questionnaire_or_404(draft.questionnaire_id, draft.questionnaire_version)
+    if not evaluations.by_id(db, draft.evaluation_id).collecting:
+        abort(_ended(questionnaire))
+    return questionnaire, dict(draft.answers), {**draft.meta, "evaluation_id": draft.evaluation_id}
 
 
 def _save_answers(submission_id, answers):
     """Write the draft's answers back (one small transaction)."""
-    db = get_db()
-    with transaction(db):
-        db.execute(
-            "update drafts set answers = ?, updated_at = ? where submission_id = ?",
-            [json.dumps(answers, ensure_ascii=False), responses.now_iso(), submission_id],
-        )
+    responses.save_draft_answers(get_db(), submission_id, answers)
 
 
 def _neighbours(visible, question_id):
@@ -237,10 +257,8 @@ def submit(submission_id):
 @bp.get("/r/<submission_id>/done")
 def done(submission_id):
     """The calm thank-you page."""
-    db = get_db()
-    row = db.execute(
-        "select questionnaire_id, questionnaire_version from responses where submission_id = ?",
-        [submission_id]).fetchone()
-    if row is None:
+    stored = responses.stored(get_db(), submission_id)
+    if stored is None:
         abort(404)
-    return render_template("respond/done.html", q=_questionnaire_or_404(row[0], row[1]))
+    return render_template("respond/done.html",
+                           q=_questionnaire_or_404(stored.questionnaire_id, stored.questionnaire_version))

@@ -4,14 +4,16 @@ Every entry path (the respondent pages, paper import, the staff app's offline
 queue, the JSON API) ends here, so the rules live in one place.
 """
 
+import json
 import re
 import sqlite3
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from flask import current_app, has_app_context
 
-from survey import group_commit, quality
+from survey import evaluations, group_commit, quality
 from survey.db import transaction
 from survey.questionnaires import AnswerError
 
@@ -19,8 +21,10 @@ from survey.questionnaires import AnswerError
 SUBMISSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{7,63}\Z")
 RESPONDENT_TYPES = {"self", "proxy", "assisted", "public"}
 CHANNELS = {"qr", "poster", "flyer", "door", "phone", "wechat", "paper", "import", "api", "household"}
+# evaluation_id is required: the evaluation of the link, generic URL, staff member or API
+# call the response came through (its answers never mix with another evaluation's).
 META_FIELDS = (
-    "link_code", "site_id", "channel", "respondent_type", "household_id", "staff_user_id",
+    "evaluation_id", "link_code", "site_id", "channel", "respondent_type", "household_id", "staff_user_id",
     "consent", "source", "age_band", "living_alone", "started_at", "submitted_at", "device_hash",
 )
 
@@ -67,6 +71,10 @@ def build_row(questionnaire, submission_id, answers, meta):
     unknown = set(meta) - set(META_FIELDS)
     if unknown:
         raise SubmissionError(sorted(unknown)[0], "unknown meta field")
+    evaluation_id = meta.get("evaluation_id")
+    # bool is an int in Python; True must not pass for evaluation 1.
+    if not isinstance(evaluation_id, int) or isinstance(evaluation_id, bool):
+        raise SubmissionError("evaluation", "the evaluation the response belongs to is required")
     try:
         clean = questionnaire.clean_answers(answers)
     except AnswerError as error:
@@ -102,6 +110,7 @@ def record(db, questionnaire, submission_id, answers, meta=None):
     and writes nothing, so a double tap, a refresh or a retry days later is harmless.
     """
     clean, row = build_row(questionnaire, submission_id, answers, meta or {})
+    check_evaluation(db, row)
     config = current_app.config if has_app_context() else None
 
     def store(target):
@@ -128,6 +137,17 @@ def record(db, questionnaire, submission_id, answers, meta=None):
         raise
 
 
+def check_evaluation(db, row):
+    """Refuse a row whose evaluation does not exist or does not use its questionnaire."""
+    evaluation = evaluations.by_id(db, row["evaluation_id"])
+    if evaluation is None:
+        raise SubmissionError("evaluation", f"there is no evaluation {row['evaluation_id']}")
+    if not evaluations.uses(db, evaluation.id, row["questionnaire_id"]):
+        raise SubmissionError("evaluation", f"evaluation '{evaluation.slug}' does not use questionnaire"
+                                            f" '{row['questionnaire_id']}'")
+    return evaluation
+
+
 def insert_response(db, row, clean, config=None):
     """Insert the response row and one answers row per value (inside a transaction).
 
@@ -152,6 +172,12 @@ def insert_response(db, row, clean, config=None):
 
 def record_many(db, items):
     """Store many already-checked (clean, row) pairs in ONE transaction (imports)."""
+    checked = set()
+    for _clean, row in items:
+        pair = (row["evaluation_id"], row["questionnaire_id"])
+        if pair not in checked:
+            check_evaluation(db, row)
+            checked.add(pair)
     with transaction(db):
         return [insert_response(db, row, clean) for clean, row in items]
 
@@ -170,3 +196,61 @@ def answers_of(db, response_id):
     ):
         result.setdefault(row["question_id"], []).append(row["value"])
     return result
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A form being filled in on the respondent pages (not yet a response)."""
+
+    submission_id: str
+    evaluation_id: int
+    questionnaire_id: str
+    questionnaire_version: int
+    answers: dict
+    meta: dict
+
+
+@dataclass(frozen=True)
+class Stored:
+    """Which evaluation and questionnaire version a stored response belongs to."""
+
+    response_id: int
+    evaluation_id: int
+    questionnaire_id: str
+    questionnaire_version: int
+
+
+def open_draft(db, evaluation_id, questionnaire, submission_id, meta):
+    """Start a draft of `questionnaire` in an evaluation (meta carries the link, channel ...)."""
+    now = now_iso()
+    with transaction(db):
+        db.execute(
+            "insert into drafts (submission_id, evaluation_id, questionnaire_id, questionnaire_version,"
+            " answers, meta, started_at, updated_at) values (?, ?, ?, ?, '{}', ?, ?, ?)",
+            [submission_id, evaluation_id, questionnaire.id, questionnaire.version,
+             json.dumps(meta, ensure_ascii=False), now, now])
+
+
+def get_draft(db, submission_id):
+    """The Draft under a submission id, or None (never started, or sent already)."""
+    row = db.execute(
+        "select submission_id, evaluation_id, questionnaire_id, questionnaire_version, answers, meta"
+        " from drafts where submission_id = ?", [submission_id]).fetchone()
+    if row is None:
+        return None
+    return Draft(row[0], row[1], row[2], row[3], json.loads(row[4]), json.loads(row[5]))
+
+
+def save_draft_answers(db, submission_id, answers):
+    """Write a draft's answers back (one small transaction)."""
+    with transaction(db):
+        db.execute("update drafts set answers = ?, updated_at = ? where submission_id = ?",
+                   [json.dumps(answers, ensure_ascii=False), now_iso(), submission_id])
+
+
+def stored(db, submission_id):
+    """The Stored facts of the response sent under a submission id, or None."""
+    row = db.execute(
+        "select id, evaluation_id, questionnaire_id, questionnaire_version from responses"
+        " where submission_id = ?", [submission_id]).fetchone()
+    return Stored(*row) if row is not None else None

@@ -25,7 +25,8 @@ def submit(app, submission_id, answers=ANSWERS, meta=None):
 
         db = get_db()
         questionnaire = questionnaires.get(db, "public-awareness")
-        return responses.record(db, questionnaire, submission_id, answers, meta or {"channel": "qr"})
+        meta = {"evaluation_id": 1, **(meta or {"channel": "qr"})}
+        return responses.record(db, questionnaire, submission_id, answers, meta)
 
 
 def test_concurrent_submissions_are_stored_once_each_in_fewer_transactions(grouped, db):
@@ -62,12 +63,12 @@ def test_savepoint_rolls_back_only_the_failing_write_of_a_batch(grouped, db):
 
     def insert(code):
         def work(target):
-            target.execute("insert into sites (code, name) values (?, ?)", [code, code])
+            target.execute("insert into sites (evaluation_id, code, name) values (1, ?, ?)", [code, code])
             return code
         return work
 
     def failing(target):
-        target.execute("insert into sites (code, name) values ('half', 'half')")
+        target.execute("insert into sites (evaluation_id, code, name) values (1, 'half', 'half')")
         raise ValueError("bad row 2, field code")
 
     batch = [(insert("a1"), Future()), (failing, Future()), (insert("a2"), Future())]

@@ -6,7 +6,7 @@ import re
 import pytest
 from conftest import ELDER_ANSWERS, csrf_token
 
-from survey import links, questionnaires, responses
+from survey import evaluations, links, questionnaires, responses
 
 
 def stored(db, submission_id):
@@ -242,7 +242,8 @@ def test_tracked_link_records_site_and_channel(respondent, db):
 def test_household_link_answers_once(respondent, client, db):
     """A one-time household link refuses a second questionnaire politely."""
     site_id = links.create_site(db, "xh", "新华社区")
-    db.execute("insert into households (site_id, household_no, name, created_at) values (?, 'H001', '张三', 'x')",
+    db.execute("insert into households (evaluation_id, site_id, household_no, name, created_at)"
+               " values (1, ?, 'H001', '张三', 'x')",
                [site_id])
     code = links.create_link(db, "security-feeling", "household", site_id=site_id, household_id=1)
     person = respondent(f"/s/{code}")
@@ -260,9 +261,11 @@ def test_record_refuses_bad_submission_ids_and_meta(db):
     for submission_id, meta, field in [("short", {}, "id"), ("x" * 80, {}, "id"),
                                        ("valid-id-1", {"channel": "telepathy"}, "channel"),
                                        ("valid-id-2", {"colour": "red"}, "colour"),
-                                       ("valid-id-3", {"submitted_at": "yesterday"}, "submitted_at")]:
+                                       ("valid-id-3", {"submitted_at": "yesterday"}, "submitted_at"),
+                                       ("valid-id-4", {"evaluation_id": None}, "evaluation"),
+                                       ("valid-id-5", {"evaluation_id": 99}, "evaluation")]:
         try:
-            responses.record(db, questionnaire, submission_id, answers, meta)
+            responses.record(db, questionnaire, submission_id, answers, {"evaluation_id": 1, **meta})
         except responses.SubmissionError as error:
             assert error.field == field
         else:
@@ -276,6 +279,7 @@ def test_number_error_is_in_plain_chinese_and_keeps_what_was_typed(app, responde
 
     store_definition(db, {"id": "calls", "version": 1, "title": {"zh": "来电"}, "questions": [
         {"id": "calls", "type": "number", "min": 0, "max": 99, "required": True, "text": {"zh": "打了几次？"}}]})
+    evaluations.use_questionnaire(db, 1, "calls")  # a generic link answers only for an evaluation using it
     person = respondent("/q/calls")
     response = person.answer("三个")
     assert response.status_code == 400
@@ -288,7 +292,8 @@ def test_number_error_is_in_plain_chinese_and_keeps_what_was_typed(app, responde
 def test_household_already_interviewed_gets_polite_page_not_500(app, respondent, db):
     """Staff interviewed the household first; its QR card then shows 'already answered' and stores nothing."""
     site_id = links.create_site(db, "xh", "新华社区")
-    db.execute("insert into households (site_id, household_no, name, created_at) values (?, 'H002', '李四', 'x')",
+    db.execute("insert into households (evaluation_id, site_id, household_no, name, created_at)"
+               " values (1, ?, 'H002', '李四', 'x')",
                [site_id])
     code = links.create_link(db, "security-feeling", "household", site_id=site_id, household_id=1)
     answers = {"respondent": "self", "worry_reduced": "5", "confidence_increased": "4", "security_improved": "5"}
@@ -296,7 +301,7 @@ def test_household_already_interviewed_gets_polite_page_not_500(app, respondent,
     person.answer_all(answers)
     questionnaire = questionnaires.get(db, "security-feeling")
     responses.record(db, questionnaire, "staff-visit-0001", answers,
-                     {"channel": "door", "household_id": 1, "site_id": site_id})
+                     {"evaluation_id": 1, "channel": "door", "household_id": 1, "site_id": site_id})
     response = person.submit()
     assert response.status_code == 409 and "这份问卷已经填过了" in response.text
     assert db.execute("select count(*) from responses where household_id = 1").fetchone()[0] == 1

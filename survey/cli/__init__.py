@@ -5,6 +5,8 @@ may be left out, with more it is refused naming the choices (evaluation_option).
 """
 
 import click
+from flask import current_app
+from flask.cli import ScriptInfo
 
 from survey import evaluations
 from survey.db import get_db
@@ -14,6 +16,10 @@ def evaluation_option(command):
     """Add `--evaluation SLUG` to a command; the command receives `evaluation` (an Evaluation)."""
     def resolve(ctx, param, value):
         """Turn the slug into the evaluation, or stop with the choices."""
+        if not current_app:
+            # Parameter callbacks run before @with_appcontext does; `flask` pushes the context
+            # itself, the test runner (app.cli directly) does not.
+            ctx.with_resource(ctx.ensure_object(ScriptInfo).load_app().app_context())
         try:
             return evaluations.choose(get_db(), value)
         except evaluations.EvaluationChoiceError as exc:
@@ -25,7 +31,9 @@ def evaluation_option(command):
 
 def init_app(app):
     """Register every command group of the CLI."""
-    from survey.cli import api_commands, evaluations_commands
+    from survey.cli import api_commands, demo_commands, evaluations_commands, links_commands
 
     evaluations_commands.init_app(app)
     api_commands.init_app(app)
+    links_commands.init_app(app)
+    demo_commands.init_app(app)
