@@ -8,7 +8,7 @@ import hashlib
 import hmac
 from datetime import date
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext
 
 from survey import evaluations, links, questionnaires, responses
@@ -28,7 +28,7 @@ def _questionnaire_or_404(questionnaire_id, version=None):
 
 def _ended(questionnaire=None):
     """The calm page of an evaluation that no longer collects answers (200: nothing went wrong)."""
-    return render_template("respond/ended.html", q=questionnaire), 200
+    return make_response(render_template("respond/ended.html", q=questionnaire), 200)
 
 
 @bp.get("/")

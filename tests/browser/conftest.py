@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from app import create_app
-from survey import questionnaires
+from survey import evaluations, questionnaires
 from survey.db import get_db
 
 PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 2, "is_mobile": True,
@@ -93,6 +93,8 @@ def live_server(tmp_path_factory):
     })
     with app.app_context():
         questionnaires.store_definition(get_db(), NUMBER_QUESTIONNAIRE)
+        # A generic link answers only for an evaluation that uses the questionnaire.
+        evaluations.use_questionnaire(get_db(), 1, NUMBER_QUESTIONNAIRE["id"])
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
     # A phone that scans the QR code must reach this very server.
     app.config["BASE_URL"] = f"http://127.0.0.1:{server.port}"

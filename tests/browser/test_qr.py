@@ -3,12 +3,19 @@
 Chromium draws it, and the QR on the printed poster."""
 
 import io
+import threading
 import urllib.request
 
 import pytest
 import zxingcpp
 from PIL import Image
 from playwright.sync_api import expect
+from werkzeug.serving import make_server
+
+from app import create_app
+from browser.conftest import LiveServer, QuietHandler
+from survey import evaluations
+from survey.db import get_db
 
 pytestmark = pytest.mark.browser
 
@@ -88,3 +95,40 @@ def test_qr_uses_configured_base_url(client):
     response = client.get("/q/elder-satisfaction/qr.png")
     assert response.status_code == 200
     assert decode(response.data) == ["https://survey.example.cn/q/elder-satisfaction"]
+
+
+
+@pytest.fixture(scope="module")
+def two_evaluations_server(tmp_path_factory):
+    """A server of its own (the shared live server keeps exactly one evaluation) with
+    `browser-second` collecting and `browser-closed` closed, both using elder-satisfaction."""
+    app = create_app({"TESTING": True, "SECRET_KEY": "browser-tests",
+                      "DATABASE": str(tmp_path_factory.mktemp("two") / "two.sqlite")})
+    with app.app_context():
+        db = get_db()
+        evaluations.create(db, "browser-second", "浏览器测试评价", questionnaires=["elder-satisfaction"])
+        evaluations.create(db, "browser-closed", "已结束的评价", status="closed", questionnaires=["elder-satisfaction"])
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+    app.config["BASE_URL"] = f"http://127.0.0.1:{server.port}"
+    thread = threading.Thread(target=server.serve_forever, name="two-evaluations", daemon=True)
+    thread.start()
+    yield LiveServer(app, server)
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def test_an_evaluations_generic_qr_opens_its_own_form_and_a_closed_one_ends_calmly(two_evaluations_server, page,
+                                                                                   artifacts):
+    """/e/<slug>/q/<id>/qr.png decodes to that evaluation's link, whose start page posts to it;
+    a closed evaluation's link shows the calm ended page, without a form, at phone size."""
+    server = two_evaluations_server
+    _, png = fetch(server.url("/e/browser-second/q/elder-satisfaction/qr.png"))
+    (url,) = decode(png)
+    assert url == server.url("/e/browser-second/q/elder-satisfaction")
+    page.goto(url)
+    expect(page.get_by_role("heading", name="养老服务满意度调查")).to_be_visible()
+    assert page.locator("form").get_attribute("action") == "/e/browser-second/q/elder-satisfaction/start"
+    page.goto(server.url("/e/browser-closed/q/elder-satisfaction"))
+    expect(page.get_by_role("heading", name="本次调查已结束")).to_be_visible()
+    assert page.locator("form").count() == 0
+    page.screenshot(path=str(artifacts / "respond-ended-360.png"), full_page=True)
