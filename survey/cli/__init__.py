@@ -18,8 +18,10 @@ def evaluation_option(command):
         """Turn the slug into the evaluation, or stop with the choices."""
         if not current_app:
             # Parameter callbacks run before @with_appcontext does; `flask` pushes the context
-            # itself, the test runner (app.cli directly) does not.
-            ctx.with_resource(ctx.ensure_object(ScriptInfo).load_app().app_context())
+            # itself, the test runner (app.cli directly) does not. A context of our own, popped
+            # here: one left pushed on a refusal would outlive the command.
+            with ctx.ensure_object(ScriptInfo).load_app().app_context():
+                return resolve(ctx, param, value)
         try:
             return evaluations.choose(get_db(), value)
         except evaluations.EvaluationChoiceError as exc:

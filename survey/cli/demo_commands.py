@@ -1,6 +1,7 @@
 """`demo`: demo sites, links, a roster, responses and accounts in one evaluation."""
 
 import click
+from flask.cli import with_appcontext
 
 from survey import demo
 from survey.cli import evaluation_option
@@ -9,6 +10,7 @@ from survey.db import get_db
 
 @click.command("demo")
 @evaluation_option
+@with_appcontext
 def demo_command(evaluation):
     """Load demo sites, links, a roster, responses and demo accounts into an evaluation (safe to run again)."""
     db = get_db()
