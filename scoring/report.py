@@ -179,14 +179,14 @@ def _mismatches(result: ScoreResult, reported_total: Decimal | None) -> list[dic
 # --- text table --------------------------------------------------------------------------
 
 
-def _width(text: str) -> int:
+def display_width(text: str) -> int:
     """Display width of text, counting East Asian wide characters as 2 columns."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _pad(text: str, width: int, right: bool = False) -> str:
     """Pad text to a display width, left- or right-aligned."""
-    gap = " " * max(width - _width(text), 0)
+    gap = " " * max(width - display_width(text), 0)
     return gap + text if right else text + gap
 
 
@@ -202,7 +202,7 @@ def format_table(result: ScoreResult) -> str:
     rows = [["指标", "分值", "得分", "规则", "依据"]]
     rows += [["  " * (n.level - 1) + n.name, fmt_num(n.weight), str(n.score),
               n.rule or "", n.evidence if n.rule else ""] for n in result.walk()]
-    widths = [max(_width(r[i]) for r in rows) for i in range(4)]
+    widths = [max(display_width(r[i]) for r in rows) for i in range(4)]
     lines = [_row(r, widths) for r in rows]
     lines.insert(1, "-" * (sum(widths) + 6))
     lines += ["-" * (sum(widths) + 6), f"总分 {result.total}  等级 {result.grade}"]

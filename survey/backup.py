@@ -162,7 +162,7 @@ def write_recovery_files(old, restored, folder):
         ids = [row[0] for row in old_db.execute("select distinct questionnaire_id from responses"
                                                 " where questionnaire_id not like 'staging:%'")]
         for questionnaire_id in ids:
-            rows = importer.export_rows(old_db, questionnaire_id)
+            rows = importer.export_rows(old_db, None, questionnaire_id)
             header = next(rows)
             index = header.index("submission_id")
             missing = [row for row in rows if row[index] not in have]

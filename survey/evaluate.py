@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 from datetime import datetime
+from typing import NamedTuple
 
 from flask import (
     Blueprint,
@@ -19,6 +20,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -28,17 +30,20 @@ from flask import (
 from flask_login import current_user
 
 from scoring.appendix import neutralise
+from scoring.coverage import COVERAGE_MEASURES
 from scoring.filters import FILTER_KEYS, parse_filters
 from scoring.filters import FilterError as BadFilter
 from scoring.indicators import UnknownMeasureError
-from scoring.measures import EXTRA_MEASURES, compute, compute_all, current_definition, measure_specs, value_counts
+from scoring.measures import measure_specs
 from scoring.statistics import cochran_sample_size
-from survey import audit, exports, quality, questionnaires, tallies, vocabulary
-from survey.auth import add_nav, role_required
+from survey import audit, evaluations, exports, quality, questionnaires, scope, tallies, vocabulary
+from survey.auth import add_nav
 from survey.db import get_db
+from survey.measures_store import compute, compute_all, counts, current_definition, value_counts, where
 
-bp = Blueprint("evaluate", __name__, url_prefix="/evaluate")
-add_nav("evaluate.dashboard", "调查结果", ["evaluator"])
+bp = Blueprint("evaluate", __name__, url_prefix="/e/<evaluation>/evaluate")
+scope.scope_blueprint(bp)
+add_nav("evaluate.dashboard", "调查结果", ["statistics"])
 
 TARGET_MARGIN = 0.05
 CHART_VERSION = "1"  # bump when the drawing code changes, so cached images are redrawn
@@ -67,6 +72,16 @@ def _charts():
     return survey_charts
 
 
+class TextRow(NamedTuple):
+    """One open-text answer of a valid response."""
+
+    response_id: int
+    question_id: str
+    text: str
+    site: str | None
+    submitted_at: str | None
+
+
 class FilterError(ValueError):
     """A filter in the query string is malformed; the message names it."""
 
@@ -90,7 +105,7 @@ def sample_note(n, population=None, margin=TARGET_MARGIN):
     return {"needed": needed, "short": short, "enough": not short, "text": text}
 
 
-def population_for(db, questionnaire_id, filters=None):
+def population_for(db, evaluation_id, questionnaire_id, filters=None):
     """The known population a sample is drawn from, or None (then no finite population correction).
 
     Service recipients: the sites' `population` summed (the filtered site, or every site with
@@ -102,9 +117,10 @@ def population_for(db, questionnaire_id, filters=None):
         return None
     filters = filters or {}
     if filters.get("site"):
-        sites = db.execute("select id, population from sites where code = ?", [filters["site"]]).fetchall()
+        sites = db.execute("select id, population from sites where evaluation_id = ? and code = ?",
+                           [evaluation_id, filters["site"]]).fetchall()
     else:
-        present = [i for i in tallies.present_values(db, questionnaire_id, "site_id") if i is not None]
+        present = [i for i in tallies.present_values(db, evaluation_id, questionnaire_id, "site_id") if i is not None]
         sites = db.execute(f"select id, population from sites where id in ({','.join('?' for _ in present)})",
                            present).fetchall() if present else []
     if not sites:
@@ -163,19 +179,19 @@ def rate_row(name, rate, label, kind, population):
     return row
 
 
-def measure_rows(db, questionnaire_id, filters):
+def measure_rows(db, evaluation_id, questionnaire_id, filters):
     """Every measure of a questionnaire (plus registered extra ones like coverage) as display rows."""
     definition = current_definition(db, questionnaire_id)
     specs = measure_specs(definition)
-    population = population_for(db, questionnaire_id, filters)
-    rates = compute_all(db, questionnaire_id, filters)
+    population = population_for(db, evaluation_id, questionnaire_id, filters)
+    rates = compute_all(db, evaluation_id, questionnaire_id, filters)
     rows = []
     for name, rate in rates.items():
         kind = "count" if name == "responses" or specs.get(name, {}).get("kind") == "yes_count" else "rate"
         rows.append(rate_row(name, rate, measure_label(name, definition), kind, population))
-    for name in EXTRA_MEASURES:
+    for name in COVERAGE_MEASURES:
         try:
-            rate = compute(db, questionnaire_id, name, filters)
+            rate = compute(db, evaluation_id, questionnaire_id, name, filters)
         except UnknownMeasureError:
             continue  # not defined for this questionnaire
         # A roster measure counts the whole roster, not a sample: no sample-size note.
@@ -196,14 +212,14 @@ def headline_measure(definition):
     return names[0] if names else None
 
 
-def breakdowns(db, questionnaire_id, filters, dimensions=DIMENSIONS):
+def breakdowns(db, evaluation_id, questionnaire_id, filters, dimensions=DIMENSIONS):
     """{dimension: {"label", "measures": [(name, label)], "rows": [(group label, [rate row per measure])]}}."""
     definition = current_definition(db, questionnaire_id)
     names = main_measures(definition)
     result = {}
     for dimension, dimension_label in dimensions.items():
         # Every measure of the breakdown from two grouped queries (not two per measure).
-        everything = compute_all(db, questionnaire_id, filters, dimension)
+        everything = compute_all(db, evaluation_id, questionnaire_id, filters, dimension)
         per_measure = {name: everything[name] for name in [*names, "responses"]}
         groups = sorted(set().union(*(set(g) for g in per_measure.values())), key=lambda g: str(g))
         rows = []
@@ -220,27 +236,28 @@ def breakdowns(db, questionnaire_id, filters, dimensions=DIMENSIONS):
     return result
 
 
-def trend(db, questionnaire_id, filters, name):
+def trend(db, evaluation_id, questionnaire_id, filters, name):
     """[(month, Rate)] of one measure, in month order."""
     if name is None:
         return []
-    return [(str(month), rate) for month, rate in compute(db, questionnaire_id, name, filters, "month").items()]
+    by_month = compute(db, evaluation_id, questionnaire_id, name, filters, "month")
+    return [(str(month), rate) for month, rate in by_month.items()]
 
 
-def scale_distribution(db, questionnaire_id, filters):
+def scale_distribution(db, evaluation_id, questionnaire_id, filters):
     """[(question text, {value: count})] for every scale5 question, and the scale's words."""
     questionnaire = questionnaires.get(db, questionnaire_id)
     rows, words = [], {}
     for question in questionnaire.questions:
         if question["type"] != "scale5":
             continue
-        counts = value_counts(db, questionnaire_id, question["id"], filters).get(None, {})
-        rows.append((question["text"]["zh"], counts))
+        found = value_counts(db, evaluation_id, questionnaire_id, question["id"], filters).get(None, {})
+        rows.append((question["text"]["zh"], found))
         words = words or {c["value"]: c["zh"] for c in questionnaire.choices(question)}
     return rows, words
 
 
-def _text_rows(db, questionnaire_id, filters, question_ids, limit, offset=0, yes_question=None):
+def _text_rows(db, evaluation_id, questionnaire_id, filters, question_ids, limit, offset=0, yes_question=None):
     """Open-text answers to `question_ids` of valid responses matching the filters, newest
     response first, `limit` from `offset`: [(response id, question id, text, site, date)].
 
@@ -248,22 +265,21 @@ def _text_rows(db, questionnaire_id, filters, question_ids, limit, offset=0, yes
     the same at any number of responses. With `yes_question`, only responses that
     answered yes (1) to it.
     """
-    from scoring.measures import _where
-
-    where, params = _where(questionnaire_id, filters)
+    clause, params = where(evaluation_id, questionnaire_id, filters)
     marks = ",".join("?" for _ in question_ids)
     yes = ""
     if yes_question:
         yes = " and exists (select 1 from answers y where y.response_id = r.id and y.question_id = ? and y.value = '1')"
         params = [*params, yes_question]
-    return db.execute(
+    rows = db.execute(
         f"select r.id, a.question_id, a.value, s.name, r.submitted_at from responses r"
         f" join answers a on a.response_id = r.id and a.question_id in ({marks})"
-        f" left join sites s on s.id = r.site_id where {where}{yes} order by r.id desc limit ? offset ?",
+        f" left join sites s on s.id = r.site_id where {clause}{yes} order by r.id desc limit ? offset ?",
         [*question_ids, *params, limit, offset]).fetchall()
+    return [TextRow(*row) for row in rows]
 
 
-def problems(db, questionnaire_id, filters, page=1, per_page=PAGE_SIZE, yes_texts=YES_TEXTS):
+def problems(db, evaluation_id, questionnaire_id, filters, page=1, per_page=PAGE_SIZE, yes_texts=YES_TEXTS):
     """The problem list: open-text answers (one page of them, newest first) and each
     yes-count measure with its count and the newest texts of those who said yes.
 
@@ -275,34 +291,31 @@ def problems(db, questionnaire_id, filters, page=1, per_page=PAGE_SIZE, yes_text
     total = 0
     texts = []
     if text_questions:
-        counts = _counts_of(db, questionnaire_id, list(text_questions), filters)
-        total = sum(counts.values())
-        for rid, qid, value, site, submitted in _text_rows(db, questionnaire_id, filters, list(text_questions),
-                                                           per_page, (page - 1) * per_page):
-            texts.append({"response_id": rid, "question": text_questions[qid], "text": value,
-                          "site": site or "（未注明）", "date": (submitted or "")[:10]})
+        total = sum(_counts_of(db, evaluation_id, questionnaire_id, list(text_questions), filters).values())
+        for row in _text_rows(db, evaluation_id, questionnaire_id, filters, list(text_questions),
+                              per_page, (page - 1) * per_page):
+            texts.append({"response_id": row.response_id, "question": text_questions[row.question_id],
+                          "text": row.text, "site": row.site or "（未注明）", "date": (row.submitted_at or "")[:10]})
     counts = []
     for name, spec in measure_specs(definition).items():
         if spec.get("kind") != "yes_count":
             continue
-        rate = compute(db, questionnaire_id, name, filters)
-        said = [row[2] for row in _text_rows(db, questionnaire_id, filters, list(text_questions), yes_texts,
-                                              yes_question=spec["question"])] if text_questions else []
+        rate = compute(db, evaluation_id, questionnaire_id, name, filters)
+        said = [row.text for row in _text_rows(db, evaluation_id, questionnaire_id, filters, list(text_questions),
+                                               yes_texts, yes_question=spec["question"])] if text_questions else []
         counts.append({"name": name, "label": measure_label(name, definition), "count": rate.successes,
                        "n": rate.n, "texts": said})
     return {"texts": texts, "total": total, "page": page, "pages": max(1, -(-total // per_page)),
             "counts": counts}
 
 
-def _counts_of(db, questionnaire_id, question_ids, filters):
+def _counts_of(db, evaluation_id, questionnaire_id, question_ids, filters):
     """{question_id: number of answers among valid responses} from the tallies."""
-    from scoring.measures import _counts
-
     return {qid: sum(sum(values.values()) for values in groups.values())
-            for qid, groups in _counts(db, questionnaire_id, question_ids, filters, None).items()}
+            for qid, groups in counts(db, evaluation_id, questionnaire_id, question_ids, filters, None).items()}
 
 
-def chart_key(db, questionnaire_id, kind, fmt, filters, measure):
+def chart_key(db, evaluation_id, questionnaire_id, kind, fmt, filters, measure):
     """The cache key of a chart image.
 
     It hashes everything the picture depends on: the questionnaire and its current
@@ -313,40 +326,43 @@ def chart_key(db, questionnaire_id, kind, fmt, filters, measure):
     """
     # From the tallies and the rowid (a new response in any questionnaire changes the key:
     # a harmless redraw), so the key costs the same at any number of responses.
-    count = tallies.response_totals(db, questionnaire_id).get(questionnaire_id, (0, 0))[0]
-    max_id = db.execute("select coalesce(max(id), 0) from responses").fetchone()[0]
+    count = tallies.response_totals(db, evaluation_id, questionnaire_id).get(questionnaire_id, (0, 0))[0]
+    max_id = db.execute("select coalesce(max(id), 0) from responses where evaluation_id = ?",
+                        [evaluation_id]).fetchone()[0]
     version = db.execute("select current_version from questionnaires where id = ?", [questionnaire_id]).fetchone()
-    material = json.dumps([CHART_VERSION, questionnaire_id, version[0] if version else None, kind, fmt, measure,
-                           sorted((k, str(v)) for k, v in filters.items()), count, max_id,
-                           quality.flags_version(db)], ensure_ascii=False)
+    # The evaluation is part of the key: two evaluations never share a cached picture.
+    material = json.dumps([CHART_VERSION, evaluation_id, questionnaire_id, version[0] if version else None, kind,
+                           fmt, measure, sorted((k, str(v)) for k, v in filters.items()), count, max_id,
+                           quality.flags_version(db, evaluation_id)], ensure_ascii=False)
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def draw_chart(db, questionnaire_id, kind, fmt, filters, measure):
+def draw_chart(db, evaluation_id, questionnaire_id, kind, fmt, filters, measure):
     """The chart image bytes (drawn now, no cache)."""
     definition = current_definition(db, questionnaire_id)
     title = definition["title"]["zh"]
     if kind == "distribution":
-        rows, words = scale_distribution(db, questionnaire_id, filters)
+        rows, words = scale_distribution(db, evaluation_id, questionnaire_id, filters)
         return _charts().distribution_chart(rows, words, f"{title}：各题回答分布", fmt)
     label = measure_label(measure, definition).split("（")[0]
     if kind == "sites":
-        groups = compute(db, questionnaire_id, measure, filters, "site")
+        groups = compute(db, evaluation_id, questionnaire_id, measure, filters, "site")
         data = [(str(g), r.value, r.ci95, r.n) for g, r in groups.items()]
         return _charts().rates_chart(data, f"{label}（分社区）", fmt,
                                          target=0.9 if "satisfaction" in measure else None)
-    points = [(month, r.value, r.ci95, r.n) for month, r in trend(db, questionnaire_id, filters, measure)]
+    points = [(month, r.value, r.ci95, r.n)
+              for month, r in trend(db, evaluation_id, questionnaire_id, filters, measure)]
     return _charts().trend_chart(points, f"{label}：月度趋势", fmt)
 
 
-def cached_chart(db, questionnaire_id, kind, fmt, filters, measure, folder):
+def cached_chart(db, evaluation_id, questionnaire_id, kind, fmt, filters, measure, folder):
     """The chart from the on-disk cache in `folder`, drawn and stored on a miss."""
-    key = chart_key(db, questionnaire_id, kind, fmt, filters, measure)
+    key = chart_key(db, evaluation_id, questionnaire_id, kind, fmt, filters, measure)
     path = os.path.join(folder, f"{key}.{fmt}")
     if os.path.exists(path):
         with open(path, "rb") as handle:
             return handle.read(), True
-    image = draw_chart(db, questionnaire_id, kind, fmt, filters, measure)
+    image = draw_chart(db, evaluation_id, questionnaire_id, kind, fmt, filters, measure)
     os.makedirs(folder, exist_ok=True)
     temporary = f"{path}.{os.getpid()}.tmp"
     with open(temporary, "wb") as handle:
@@ -355,13 +371,13 @@ def cached_chart(db, questionnaire_id, kind, fmt, filters, measure, folder):
     return image, False
 
 
-def measures_table(db, questionnaire_id, filters):
+def measures_table(db, evaluation_id, questionnaire_id, filters):
     """Rows for the measures export: header first, every cell neutralised."""
     header = ["measure", "label", "value", "n", "successes", "ci95_low", "ci95_high", "margin",
               "needed_for_5_points", "filters"]
     rows = [header]
     described = ";".join(f"{k}={v}" for k, v in sorted(filters.items()))
-    for row in measure_rows(db, questionnaire_id, filters):
+    for row in measure_rows(db, evaluation_id, questionnaire_id, filters):
         rate = row["rate"]
         rows.append([neutralise(str(c)) if isinstance(c, str) else c for c in [
             row["name"], row["label"], None if rate.value is None else round(rate.value, 4), rate.n,
@@ -383,7 +399,9 @@ def _filters():
 
 
 def _questionnaire_or_404(questionnaire_id):
-    """The questionnaire, or 404."""
+    """The questionnaire, or 404 (also when this evaluation does not use it)."""
+    if not evaluations.uses(get_db(), g.evaluation.id, questionnaire_id):
+        abort(404)
     try:
         return questionnaires.get(get_db(), questionnaire_id)
     except questionnaires.UnknownQuestionnaire:
@@ -406,8 +424,9 @@ def _context(questionnaire_id):
     db = get_db()
     questionnaire = _questionnaire_or_404(questionnaire_id)
     filters = _filters_or_400()
-    sites = db.execute("select code, name from sites order by name").fetchall()
-    channels = [c for c in tallies.present_values(db, questionnaire_id, "channel") if c is not None]
+    sites = db.execute("select code, name from sites where evaluation_id = ? order by name",
+                       [g.evaluation.id]).fetchall()
+    channels = [c for c in tallies.present_values(db, g.evaluation.id, questionnaire_id, "channel") if c is not None]
     return {"q": questionnaire, "filters": filters, "sites": sites,
             "channels": [(c, CHANNEL_LABELS.get(c, c)) for c in channels],
             "respondent_types": list(RESPONDENT_LABELS.items())[:4],
@@ -442,49 +461,51 @@ def chart_cache_dir():
 
 
 def _scores_url():
-    """The scored indicator table's page, when that feature is installed."""
-    for rule in current_app.url_map.iter_rules():
-        if rule.rule.rstrip("/") == "/scores" and "GET" in rule.methods:
-            return rule.rule
-    return None
+    """The scored indicator table's page of this evaluation."""
+    return url_for("scores.index")
 
 
 # ---------------------------------------------------------------- pages
 
 @bp.get("/")
-@role_required("evaluator")
+@scope.requires("statistics")
 def dashboard():
     """Questionnaires with their response counts; pick one to see its measures."""
     db = get_db()
-    totals = tallies.response_totals(db)
-    rows = [(qid, title, *totals.get(qid, (0, 0)))
-            for qid, title in db.execute("select id, title_zh from questionnaires order by id").fetchall()]
+    totals = tallies.response_totals(db, g.evaluation.id)
+    used = evaluations.questionnaire_ids(db, g.evaluation.id)
+    rows = [(qid, title, *totals.get(qid, (0, 0))) for qid, title in db.execute(
+        f"select id, title_zh from questionnaires where id in ({','.join('?' for _ in used)}) order by id",
+        used).fetchall()]
     return render_template("evaluate/index.html", rows=rows)
 
 
 @bp.get("/<questionnaire_id>")
-@role_required("evaluator")
+@scope.requires("statistics")
 def questionnaire(questionnaire_id):
     """One questionnaire: every measure with n, interval, margin and sample note; breakdowns; trend."""
+    evaluation_id = g.evaluation.id
     context = _context(questionnaire_id)
     db = get_db()
     definition = context["q"].definition
     headline = headline_measure(definition)
     return render_template(
-        "evaluate/dashboard.html", **context, rows=measure_rows(db, questionnaire_id, context["filters"]),
-        breakdowns=breakdowns(db, questionnaire_id, context["filters"]),
+        "evaluate/dashboard.html", **context,
+        rows=measure_rows(db, evaluation_id, questionnaire_id, context["filters"]),
+        breakdowns=breakdowns(db, evaluation_id, questionnaire_id, context["filters"]),
         trend=[(month, rate_row(headline, rate, "", "rate", None))
-               for month, rate in trend(db, questionnaire_id, context["filters"], headline)],
+               for month, rate in trend(db, evaluation_id, questionnaire_id, context["filters"], headline)],
         headline=headline, headline_label=measure_label(headline, definition) if headline else "",
-        population=population_for(db, questionnaire_id, context["filters"]),
-        excluded=tallies.response_totals(db, questionnaire_id).get(questionnaire_id, (0, 0))[1],
+        population=population_for(db, evaluation_id, questionnaire_id, context["filters"]),
+        excluded=tallies.response_totals(db, evaluation_id, questionnaire_id).get(questionnaire_id, (0, 0))[1],
         charts=CHARTS, scores_url=_scores_url())
 
 
 @bp.get("/<questionnaire_id>/chart/<kind>.<fmt>")
-@role_required("evaluator")
+@scope.requires("statistics")
 def chart(questionnaire_id, kind, fmt):
     """A chart as PNG or SVG, from the cache; `?download=1` saves it as a file."""
+    evaluation_id = g.evaluation.id
     if kind not in CHARTS or fmt not in _charts().FORMATS:
         abort(404)
     _questionnaire_or_404(questionnaire_id)
@@ -492,10 +513,10 @@ def chart(questionnaire_id, kind, fmt):
     db = get_db()
     definition = current_definition(db, questionnaire_id)
     measure = request.args.get("measure") or headline_measure(definition)
-    if measure not in measure_specs(definition) and measure not in EXTRA_MEASURES:
+    if measure not in measure_specs(definition) and measure not in COVERAGE_MEASURES:
         abort(404)
     try:
-        image, hit = cached_chart(db, questionnaire_id, kind, fmt, filters, measure, chart_cache_dir())
+        image, hit = cached_chart(db, evaluation_id, questionnaire_id, kind, fmt, filters, measure, chart_cache_dir())
     except _charts().ChartError:
         image, hit = _charts().empty_chart("暂无可画的数据（当前筛选下没有有效答卷）", fmt), False
     response = Response(image, mimetype=_charts().FORMATS[fmt])
@@ -507,45 +528,50 @@ def chart(questionnaire_id, kind, fmt):
 
 
 @bp.get("/<questionnaire_id>/problems")
-@role_required("evaluator")
+@scope.requires("results")
 def problem_list(questionnaire_id):
     """Open-text answers and the yes-count problems (hotline unanswered, no channel to learn)."""
+    evaluation_id = g.evaluation.id
     context = _context(questionnaire_id)
     page = _page()
-    found = problems(get_db(), questionnaire_id, context["filters"], page)
+    found = problems(get_db(), evaluation_id, questionnaire_id, context["filters"], page)
     return render_template("evaluate/problems.html", **context, problems=found,
                            paging=pager(page, found["total"]))
 
 
 @bp.get("/<questionnaire_id>/quality")
-@role_required("evaluator")
+@scope.requires("results")
 def quality_list(questionnaire_id):
     """The responses the quality rules flagged, for review."""
+    evaluation_id = g.evaluation.id
     context = _context(questionnaire_id)
     db = get_db()
     page = _page()
     rule, status = request.args.get("rule") or None, request.args.get("status") or None
     try:
-        total = quality.count_flagged(db, questionnaire_id, rule, status)
+        total = quality.count_flagged(db, evaluation_id, questionnaire_id, rule, status)
     except quality.ReviewError as exc:
         abort(Response(render_template("evaluate/error.html", message=str(exc)), status=400))
-    items = quality.flagged_responses(db, questionnaire_id, rule, status, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    items = quality.flagged_responses(db, evaluation_id, questionnaire_id, rule, status, PAGE_SIZE,
+                                      (page - 1) * PAGE_SIZE)
     return render_template("evaluate/quality.html", **context, items=items, rule_labels=quality.RULE_LABELS,
                            rule=rule, status=status, paging=pager(page, total),
                            list_query={k: v for k, v in {"rule": rule, "status": status}.items() if v})
 
 
 @bp.post("/<questionnaire_id>/quality/<int:response_id>")
-@role_required("evaluator")
+@scope.requires("results")
 def quality_review(questionnaire_id, response_id):
     """Reinstate or exclude one response; the reason is mandatory."""
     _questionnaire_or_404(questionnaire_id)
     db = get_db()
-    row = db.execute("select questionnaire_id from responses where id = ?", [response_id]).fetchone()
+    row = db.execute("select questionnaire_id from responses where id = ? and evaluation_id = ?",
+                     [response_id, g.evaluation.id]).fetchone()
     if row is None or row[0] != questionnaire_id:
         abort(404)
     try:
-        quality.review(db, response_id, request.form.get("action", ""), request.form.get("reason", ""),
+        quality.review(db, g.evaluation.id, response_id, request.form.get("action", ""),
+                       request.form.get("reason", ""),
                        user=current_user.username)
     except quality.ReviewError:
         flash(f"第 {response_id} 份答卷：请填写理由，未作任何更改。")
@@ -556,19 +582,22 @@ def quality_review(questionnaire_id, response_id):
 
 
 @bp.get("/<questionnaire_id>/report")
-@role_required("evaluator")
+@scope.requires("statistics")
 def report(questionnaire_id):
     """A printable report: measures with n and interval, charts, problem list, link to the scores."""
+    evaluation_id = g.evaluation.id
     context = _context(questionnaire_id)
     db = get_db()
     definition = context["q"].definition
     return render_template(
-        "evaluate/report.html", **context, rows=measure_rows(db, questionnaire_id, context["filters"]),
-        problems=problems(db, questionnaire_id, context["filters"], per_page=REPORT_TEXTS),
-        breakdowns=breakdowns(db, questionnaire_id, context["filters"], {"site": "社区",
+        "evaluate/report.html", **context, rows=measure_rows(db, evaluation_id, questionnaire_id, context["filters"]),
+        # A viewer's report has the rates and charts only: no open text.
+        problems=problems(db, evaluation_id, questionnaire_id, context["filters"], per_page=REPORT_TEXTS)
+        if scope.may("results") else None,
+        breakdowns=breakdowns(db, evaluation_id, questionnaire_id, context["filters"], {"site": "社区",
                                                                          "respondent_type": "答题人"}),
         headline=headline_measure(definition), charts=CHARTS, scores_url=_scores_url(),
-        population=population_for(db, questionnaire_id, context["filters"]),
+        population=population_for(db, evaluation_id, questionnaire_id, context["filters"]),
         generated=datetime.now().strftime("%Y-%m-%d %H:%M"))
 
 
@@ -578,11 +607,14 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @bp.get("/<questionnaire_id>/export/<what>.<fmt>")
-@role_required("evaluator")
+@scope.requires("statistics")
 def export(questionnaire_id, what, fmt):
     """Download responses (code and label columns) or measures as CSV (streamed) or XLSX."""
+    evaluation_id = g.evaluation.id
     if what not in ("responses", "measures") or fmt not in ("csv", "xlsx"):
         abort(404)
+    if what == "responses" and not scope.may("results"):
+        abort(403)  # response rows: evaluators only; the measures table is statistics
     _questionnaire_or_404(questionnaire_id)
     filters = _filters_or_400()
     db = get_db()
@@ -592,9 +624,9 @@ def export(questionnaire_id, what, fmt):
     if what == "responses":
         def rows():
             """Rows from the stored responses, read while streaming."""
-            yield from exports.response_rows(get_db(), questionnaire_id)
+            yield from exports.response_rows(get_db(), evaluation_id, questionnaire_id)
     else:
-        table = measures_table(db, questionnaire_id, filters)
+        table = measures_table(db, evaluation_id, questionnaire_id, filters)
 
         def rows():
             """The measures table."""
@@ -609,6 +641,5 @@ def export(questionnaire_id, what, fmt):
 
 
 def init_app(app):
-    """Register the blueprint and the quality CLI."""
+    """Register the blueprint (the quality CLI: survey/cli/results_commands.py)."""
     app.register_blueprint(bp)
-    quality.init_app(app)

@@ -37,8 +37,10 @@ XLSX_OPTIONS = {"constant_memory": True, "strings_to_formulas": False, "strings_
                 "strings_to_urls": False}
 
 
-def response_rows(db, questionnaire_id):
-    """Yield the header, then one row per response: meta columns, then code and label per question.
+def response_rows(db, evaluation_id, questionnaire_id):
+    """Yield the header, then one row per response of the evaluation: meta columns, then code
+    and label per question. `evaluation_id` None reads every evaluation's (whole-database
+    tools only, e.g. checking a backup against the live database).
 
     One query over responses joined to their answers in response order, read row by
     row (plain tuples: a dict per row costs more than the rest of the export).
@@ -61,7 +63,8 @@ def response_rows(db, questionnaire_id):
         " (select group_concat(a.question_id || char(31) || a.value, char(30)) from answers a"
         "  where a.response_id = r.id)"
         " from responses r left join sites s on s.id = r.site_id"
-        " where r.questionnaire_id = ? order by r.id", [questionnaire_id])
+        f" where {'r.evaluation_id = ? and ' if evaluation_id is not None else ''}r.questionnaire_id = ?"
+        " order by r.id", [*([evaluation_id] if evaluation_id is not None else []), questionnaire_id])
     layout = [(q["id"], labels[q["id"]], _checked_labels(labels[q["id"]]) if labels[q["id"]] else None)
               for q in questions]
     while True:

@@ -290,7 +290,7 @@ def import_command(questionnaire_id, file):
 def export_command(questionnaire_id, fmt, output):
     """Export every response of a questionnaire with code and label columns."""
     try:
-        rows = export_rows(get_db(), questionnaire_id)
+        rows = export_rows(get_db(), None, questionnaire_id)
         header = next(rows)
     except questionnaires.UnknownQuestionnaire:
         raise click.ClickException(f"no questionnaire '{questionnaire_id}'") from None

@@ -18,7 +18,7 @@ or users, a verified online backup is written next to the database file.
 import os
 import time
 
-from survey import schema
+from survey import schema, tallies
 
 
 class MigrationError(RuntimeError):
@@ -263,3 +263,16 @@ def _evaluations(db):
     db.execute("drop table quality_medians_before_8")
     db.execute("create index responses_evaluation_questionnaire on responses"
                " (evaluation_id, questionnaire_id, excluded, submitted_at)")
+
+
+@migration(9, "tallies per evaluation")
+def _tallies_per_evaluation(db):
+    """The pre-grouped tallies (survey.tallies) gain evaluation_id in their columns, keys and
+    triggers, so the same questionnaire in two evaluations never shares a count; they are
+    dropped and rebuilt from the rows (which migration 8 gave to evaluation 1)."""
+    for name in ("tally_answer_insert", "tally_answer_delete", "tally_response_insert",
+                 "tally_response_delete", "tally_response_update"):
+        db.execute(f"drop trigger if exists {name}")
+    for table in ("answer_tallies", "response_tallies", "answer_marginals", "response_marginals"):
+        db.execute(f"drop table if exists {table}")
+    tallies.create_schema(db)

@@ -28,14 +28,14 @@ every rule over the stored responses. No evaluator page load runs a rule.
 
 import json
 import statistics
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
 
-import click
 from flask import current_app, has_app_context
-from flask.cli import AppGroup, with_appcontext
 
 from survey import audit
-from survey.db import get_db, transaction
+from survey.db import transaction
+from survey.measures_store import current_definition
 
 RULES = ("speeder", "straight_line", "burst", "duplicate_household")
 RULE_LABELS = {
@@ -103,22 +103,34 @@ def _item_questions(definition):
     return [q["id"] for q in definition["questions"] if q["type"] == "scale5" and q.get("item")]
 
 
-def find_flags(db, questionnaire_id, config=None):
-    """{response_id: set(rule names)} for one questionnaire's responses. Reads only."""
-    from scoring.measures import current_definition
+class Checked(NamedTuple):
+    """The fields of a stored response the rules read."""
 
+    id: int
+    duration_s: float | None
+    device_hash: str | None
+    household_id: int | None
+    submitted_at: str
+    channel: str | None
+    staff_user_id: int | None
+    source: str | None
+
+
+def find_flags(db, evaluation_id, questionnaire_id, config=None):
+    """{response_id: set(rule names)} for one questionnaire's responses in one evaluation. Reads only."""
     cfg = settings(config)
-    rows = db.execute(
+    rows = [Checked(*row) for row in db.execute(
         "select id, duration_s, device_hash, household_id, submitted_at, channel, staff_user_id, source"
-        " from responses where questionnaire_id = ? order by submitted_at, id", [questionnaire_id]).fetchall()
-    flags = {row[0]: set() for row in rows}
+        " from responses where evaluation_id = ? and questionnaire_id = ? order by submitted_at, id",
+        [evaluation_id, questionnaire_id]).fetchall()]
+    flags = {row.id: set() for row in rows}
     # Speeders.
-    median = _median_of([row[1] for row in rows], cfg)
+    median = _median_of([row.duration_s for row in rows], cfg)
     if median is not None:
         threshold = median[0] * cfg["QUALITY_SPEEDER_FRACTION"]
         for row in rows:
-            if row[1] is not None and row[1] < threshold:
-                flags[row[0]].add("speeder")
+            if row.duration_s is not None and row.duration_s < threshold:
+                flags[row.id].add("speeder")
     # Straight-lining on item scales.
     items = _item_questions(current_definition(db, questionnaire_id))
     if items:
@@ -126,16 +138,16 @@ def find_flags(db, questionnaire_id, config=None):
         for response_id, answered, distinct in db.execute(
                 "select a.response_id, count(*), count(distinct a.value) from answers a"
                 " join responses r on r.id = a.response_id"
-                f" where r.questionnaire_id = ? and a.question_id in ({placeholders})"
-                " group by a.response_id", [questionnaire_id, *items]).fetchall():
+                f" where r.evaluation_id = ? and r.questionnaire_id = ? and a.question_id in ({placeholders})"
+                " group by a.response_id", [evaluation_id, questionnaire_id, *items]).fetchall():
             if answered >= cfg["QUALITY_STRAIGHT_MIN_ITEMS"] and distinct == 1:
                 flags[response_id].add("straight_line")
     # Bursts from one device: a sliding window over each device's submission times.
     window = timedelta(minutes=cfg["QUALITY_BURST_MINUTES"])
     by_device = {}
     for row in rows:
-        if row[2] and row[6] is None and row[5] not in STAFF_CHANNELS and row[7] != "import":
-            by_device.setdefault(row[2], []).append((_parse(row[4]), row[0]))
+        if _is_web_device(row._asdict()):
+            by_device.setdefault(row.device_hash, []).append((_parse(row.submitted_at), row.id))
     for moments in by_device.values():
         start = 0
         for end in range(len(moments)):
@@ -147,10 +159,10 @@ def find_flags(db, questionnaire_id, config=None):
     # Duplicates of a roster household: the earliest stays, later ones are flagged.
     seen = set()
     for row in rows:
-        if row[3] is not None:
-            if row[3] in seen:
-                flags[row[0]].add("duplicate_household")
-            seen.add(row[3])
+        if row.household_id is not None:
+            if row.household_id in seen:
+                flags[row.id].add("duplicate_household")
+            seen.add(row.household_id)
     return flags
 
 
@@ -162,10 +174,11 @@ def _median_of(durations, cfg):
     return statistics.median(durations), len(durations)
 
 
-def _median(db, questionnaire_id, config=None):
-    """(median completion time, n) of one questionnaire's timed responses, or None."""
+def _median(db, evaluation_id, questionnaire_id, config=None):
+    """(median completion time, n) of one questionnaire's timed responses in one evaluation, or None."""
     durations = [row[0] for row in db.execute(
-        "select duration_s from responses where questionnaire_id = ? and duration_s > 0", [questionnaire_id])]
+        "select duration_s from responses where evaluation_id = ? and questionnaire_id = ? and duration_s > 0",
+        [evaluation_id, questionnaire_id])]
     return _median_of(durations, settings(config))
 
 
@@ -199,10 +212,11 @@ def arrival_flags(db, row, clean, config=None):
     """
     cfg = settings(config)
     flags, caught = set(), []
-    qid = row["questionnaire_id"]
+    qid, evaluation_id = row["questionnaire_id"], row["evaluation_id"]
     duration = row.get("duration_s")
     if duration is not None:
-        stored = db.execute("select median_s from quality_medians where questionnaire_id = ?", [qid]).fetchone()
+        stored = db.execute("select median_s from quality_medians where evaluation_id = ? and questionnaire_id = ?",
+                            [evaluation_id, qid]).fetchone()
         if stored is not None and duration < stored[0] * cfg["QUALITY_SPEEDER_FRACTION"]:
             flags.add("speeder")
     items = _items_of(db, qid, row["questionnaire_version"])
@@ -210,8 +224,9 @@ def arrival_flags(db, row, clean, config=None):
     if len(values) >= cfg["QUALITY_STRAIGHT_MIN_ITEMS"] and len(set(map(str, values))) == 1:
         flags.add("straight_line")
     if row.get("household_id") is not None and db.execute(
-            "select 1 from responses where household_id = ? and questionnaire_id = ? and submitted_at <= ? limit 1",
-            [row["household_id"], qid, row["submitted_at"]]).fetchone():
+            "select 1 from responses where household_id = ? and evaluation_id = ? and questionnaire_id = ?"
+            " and submitted_at <= ? limit 1",
+            [row["household_id"], evaluation_id, qid, row["submitted_at"]]).fetchone():
         flags.add("duplicate_household")
     if _is_web_device(row):
         burst, caught = _burst(db, row, cfg)
@@ -232,17 +247,18 @@ def _burst(db, row, cfg):
     window = timedelta(minutes=cfg["QUALITY_BURST_MINUTES"])
     count = cfg["QUALITY_BURST_COUNT"]
     moment = _parse(row["submitted_at"])
-    web = (f" and staff_user_id is null and source != 'import'"
+    web = (f" and evaluation_id = ? and staff_user_id is null and source != 'import'"
            f" and channel not in ({','.join('?' for _ in STAFF_CHANNELS)})")
     base = [row["device_hash"], row["questionnaire_id"]]
+    scoped = [row["evaluation_id"], *STAFF_CHANNELS]
     before = db.execute(
         "select id, submitted_at from responses where device_hash = ? and questionnaire_id = ?"
         f" and submitted_at <= ?{web} order by submitted_at desc, id desc limit ?",
-        [*base, row["submitted_at"], *STAFF_CHANNELS, count]).fetchall()
+        [*base, row["submitted_at"], *scoped, count]).fetchall()
     after = db.execute(
         "select id, submitted_at from responses where device_hash = ? and questionnaire_id = ?"
         f" and submitted_at > ?{web} order by submitted_at, id limit ?",
-        [*base, row["submitted_at"], *STAFF_CHANNELS, count]).fetchall()
+        [*base, row["submitted_at"], *scoped, count]).fetchall()
     moments = [(_parse(at), rid) for rid, at in reversed(before)] + [(moment, None)] \
         + [(_parse(at), rid) for rid, at in after]
     hit, start = set(), 0
@@ -277,11 +293,12 @@ def on_arrival(db, row, clean, config=None):
                    [json.dumps(others + rule_flags), new_excluded, response_id])
 
 
-def _latest_reviews(db, questionnaire_id):
-    """{response_id: latest review action} for one questionnaire."""
+def _latest_reviews(db, evaluation_id, questionnaire_id):
+    """{response_id: latest review action} for one questionnaire in one evaluation."""
     rows = db.execute(
         "select q.response_id, q.action from quality_reviews q join responses r on r.id = q.response_id"
-        " where r.questionnaire_id = ? order by q.id", [questionnaire_id]).fetchall()
+        " where r.evaluation_id = ? and r.questionnaire_id = ? order by q.id",
+        [evaluation_id, questionnaire_id]).fetchall()
     return {response_id: action for response_id, action in rows}
 
 
@@ -295,19 +312,24 @@ def _decide(rule_flags, other_flags, review, current_excluded, had_rule_flags):
     return 0 if had_rule_flags and not other_flags else current_excluded
 
 
-def run(db, questionnaire_id=None, config=None):
-    """Apply every rule; store flags and exclusions that changed. Returns {'checked', 'flagged', 'changed'}."""
+def run(db, evaluation_id, questionnaire_id=None, config=None):
+    """Apply every rule to one evaluation's responses (of one questionnaire, or of all it
+    uses); store flags and exclusions that changed. Returns {'checked', 'flagged', 'changed'}."""
     if questionnaire_id is None:
-        ids = [row[0] for row in db.execute("select id from questionnaires order by id").fetchall()]
+        ids = [row[0] for row in db.execute(
+            "select questionnaire_id from evaluation_questionnaires where evaluation_id = ?"
+            " union select distinct questionnaire_id from responses where evaluation_id = ? order by 1",
+            [evaluation_id, evaluation_id]).fetchall()]
     else:
         ids = [questionnaire_id]
     checked = flagged = 0
     updates = []
     for qid in ids:
-        found = find_flags(db, qid, config)
-        reviews = _latest_reviews(db, qid)
+        found = find_flags(db, evaluation_id, qid, config)
+        reviews = _latest_reviews(db, evaluation_id, qid)
         for response_id, stored_flags, excluded in db.execute(
-                "select id, flags, excluded from responses where questionnaire_id = ?", [qid]).fetchall():
+                "select id, flags, excluded from responses where evaluation_id = ? and questionnaire_id = ?",
+                [evaluation_id, qid]).fetchall():
             checked += 1
             stored = json.loads(stored_flags) if stored_flags else []
             others = [f for f in stored if f not in RULES]
@@ -319,64 +341,70 @@ def run(db, questionnaire_id=None, config=None):
             new_text = json.dumps(new_flags) if new_flags else None
             if new_text != stored_flags or new_excluded != excluded:
                 updates.append((new_text, new_excluded, response_id))
-    medians = {qid: _median(db, qid, config) for qid in ids}
+    medians = {qid: _median(db, evaluation_id, qid, config) for qid in ids}
     with transaction(db):
         for qid, median in medians.items():
             if median is None:
-                db.execute("delete from quality_medians where questionnaire_id = ?", [qid])
+                db.execute("delete from quality_medians where evaluation_id = ? and questionnaire_id = ?",
+                           [evaluation_id, qid])
             else:
-                db.execute("insert into quality_medians (questionnaire_id, median_s, n, at) values (?, ?, ?, ?)"
-                           " on conflict(questionnaire_id) do update set median_s = excluded.median_s,"
-                           " n = excluded.n, at = excluded.at", [qid, median[0], median[1], _now()])
+                db.execute("insert into quality_medians (evaluation_id, questionnaire_id, median_s, n, at)"
+                           " values (?, ?, ?, ?, ?) on conflict(evaluation_id, questionnaire_id) do update"
+                           " set median_s = excluded.median_s, n = excluded.n, at = excluded.at",
+                           [evaluation_id, qid, median[0], median[1], _now()])
         if updates:
             for params in updates:
                 db.execute("update responses set flags = ?, excluded = ? where id = ?", list(params))
-            db.execute("insert into quality_runs (at, changed) values (?, ?)", [_now(), len(updates)])
+            db.execute("insert into quality_runs (at, changed, evaluation_id) values (?, ?, ?)",
+                       [_now(), len(updates), evaluation_id])
     return {"checked": checked, "flagged": flagged, "changed": len(updates)}
 
 
 def _now():
     """The current UTC time, ISO seconds."""
-    from survey.responses import now_iso
-
-    return now_iso()
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def review(db, response_id, action, reason, user=None):
-    """Reinstate (count it again) or exclude a response; the reason is mandatory and logged."""
+def review(db, evaluation_id, response_id, action, reason, user=None):
+    """Reinstate (count it again) or exclude a response of the evaluation; the reason is
+    mandatory and logged."""
     if action not in ("reinstate", "exclude"):
         raise ReviewError(f"action must be 'reinstate' or 'exclude', got '{action}'")
     reason = (reason or "").strip()
     if not reason:
         raise ReviewError(f"response {response_id}: a reason is required")
-    row = db.execute("select id from responses where id = ?", [response_id]).fetchone()
+    row = db.execute("select id from responses where id = ? and evaluation_id = ?",
+                     [response_id, evaluation_id]).fetchone()
     if row is None:
         raise ReviewError(f"no response {response_id}")
     with transaction(db):
         db.execute("insert into quality_reviews (response_id, action, reason, user, at) values (?, ?, ?, ?, ?)",
                    [response_id, action, reason, user, _now()])
         db.execute("update responses set excluded = ? where id = ?", [1 if action == "exclude" else 0, response_id])
-    audit.log(db, f"quality_{action}", f"response {response_id}: {reason}")
+    audit.log(db, f"quality_{action}", f"response {response_id}: {reason}", evaluation_id=evaluation_id)
 
 
-def flags_version(db):
-    """A token that changes whenever a quality run or a review changed flags or exclusions."""
-    runs = db.execute("select coalesce(max(id), 0) from quality_runs").fetchone()[0]
-    reviews = db.execute("select coalesce(max(id), 0) from quality_reviews").fetchone()[0]
+def flags_version(db, evaluation_id):
+    """A token that changes whenever a quality run or a review changed flags or exclusions
+    in the evaluation."""
+    runs = db.execute("select coalesce(max(id), 0) from quality_runs where evaluation_id = ?",
+                      [evaluation_id]).fetchone()[0]
+    reviews = db.execute("select coalesce(max(q.id), 0) from quality_reviews q join responses r"
+                         " on r.id = q.response_id where r.evaluation_id = ?", [evaluation_id]).fetchone()[0]
     return f"r{runs}-v{reviews}"
 
 
 STATUSES = ("excluded", "counted")  # the review list's status filter: left out of the rates, or counted
 
 
-def _flagged_where(questionnaire_id, rule=None, status=None):
+def _flagged_where(evaluation_id, questionnaire_id, rule=None, status=None):
     """WHERE and parameters of a questionnaire's flagged or excluded responses.
 
     The condition repeats the partial index idx_responses_flagged's own, so SQLite reads
     that index (flagged responses only) instead of every response.
     """
-    clauses = ["r.questionnaire_id = ?", "(r.flags is not null or r.excluded = 1)"]
-    params = [questionnaire_id]
+    clauses = ["r.questionnaire_id = ?", "(r.flags is not null or r.excluded = 1)", "r.evaluation_id = ?"]
+    params = [questionnaire_id, evaluation_id]
     if rule:
         if rule not in RULES:
             raise ReviewError(f"rule: must be one of {', '.join(RULES)}, got '{rule}'")
@@ -390,19 +418,19 @@ def _flagged_where(questionnaire_id, rule=None, status=None):
     return " and ".join(clauses), params
 
 
-def count_flagged(db, questionnaire_id, rule=None, status=None):
+def count_flagged(db, evaluation_id, questionnaire_id, rule=None, status=None):
     """How many responses the review list holds under these filters (from the partial index)."""
-    where, params = _flagged_where(questionnaire_id, rule, status)
+    where, params = _flagged_where(evaluation_id, questionnaire_id, rule, status)
     return db.execute(f"select count(*) from responses r where {where}", params).fetchone()[0]
 
 
-def flagged_responses(db, questionnaire_id, rule=None, status=None, limit=50, offset=0):
+def flagged_responses(db, evaluation_id, questionnaire_id, rule=None, status=None, limit=50, offset=0):
     """One page of the responses with flags or excluded, newest first, with their latest review.
 
     `rule` keeps those a rule flagged, `status` those excluded or counted; ReviewError
     names a bad filter.
     """
-    where, params = _flagged_where(questionnaire_id, rule, status)
+    where, params = _flagged_where(evaluation_id, questionnaire_id, rule, status)
     rows = db.execute(
         "select r.id, r.submitted_at, r.duration_s, r.channel, r.respondent_type, r.device_hash,"
         " r.household_id, r.flags, r.excluded, s.name,"
@@ -418,21 +446,3 @@ def flagged_responses(db, questionnaire_id, rule=None, status=None, limit=50, of
         item["flags"] = json.loads(item["flags"]) if item["flags"] else []
         result.append(item)
     return result
-
-
-quality_cli = AppGroup("quality", help="Response quality rules.")
-
-
-@quality_cli.command("run")
-@click.option("--questionnaire", "questionnaire_id", help="Only this questionnaire.")
-@with_appcontext
-def run_command(questionnaire_id):
-    """Flag speeders, straight-liners, bursts and duplicate households (never deletes)."""
-    result = run(get_db(), questionnaire_id, current_app.config)
-    click.echo(f"Checked {result['checked']} responses: {result['flagged']} flagged, "
-               f"{result['changed']} changed.")
-
-
-def init_app(app):
-    """Register the `quality` command group."""
-    app.cli.add_command(quality_cli)

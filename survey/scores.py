@@ -1,16 +1,18 @@
-"""Indicator systems in the app: the `score` and `measures` CLI and the evaluators' pages.
+"""Indicator systems of an evaluation: the evaluators' pages and the storage they read.
 
-CLI: `flask --app app score FILE.yaml [--json]` and
-`flask --app app measures <questionnaire-id> [--json] [--by site|channel|...]`.
-Pages (evaluators; admin passes too) under /scores: upload or pick a system, see its
-score table laid out like a report's appendix table, its chart, and an XLSX download.
+Pages under /e/<evaluation>/scores: the score table, its chart and its XLSX are
+statistics (manager, evaluator, viewer); uploading a system or loading an example is
+for evaluators. An indicator system belongs to one evaluation, and its survey leaves
+read that evaluation's answers only. The `score` and `measures` commands live in
+survey/cli/results_commands.py and call the functions here.
 
-Charts are cached in the `score_chart_cache` table, keyed by the sha256 of the YAML, the
-filters and the state of every questionnaire the system's survey leaves read (response
-count, last response id, excluded count, current version). A table rather than files
-in the instance folder: it goes with the database (tests, backups and several gunicorn
-workers all see the same cache, with no file locking), and a changed response moves the
-key, so an entry can never be stale; older entries of the same system are pruned.
+Charts are cached in the `score_chart_cache` table, keyed by the sha256 of the
+evaluation, the YAML, the filters and the state of every questionnaire the system's
+survey leaves read (response count, last response id, excluded count, current version).
+A table rather than files in the instance folder: it goes with the database (tests,
+backups and several gunicorn workers all see the same cache, with no file locking), and
+a changed response moves the key, so an entry can never be stale; older entries of the
+same system are pruned.
 """
 
 import hashlib
@@ -18,28 +20,20 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-import click
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
-from flask.cli import with_appcontext
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from scoring import (
-    IndicatorSystemError,
-    UnknownMeasureError,
-    format_table,
-    load_system,
-    load_system_yaml,
-    score_system,
-)
-from scoring import measures as survey_measures
+from scoring import IndicatorSystemError, UnknownMeasureError, load_system_yaml, score_system
 from scoring.appendix import appendix_rows, title
 from scoring.files import MAX_BYTES, FileRefused, decode_text
+from scoring.report import display_width
 from scoring.xlsx import score_table_xlsx
-from survey import audit
-from survey.auth import add_nav, role_required
+from survey import audit, measures_store, scope
+from survey.auth import add_nav
 from survey.db import get_db, transaction
 
-bp = Blueprint("scores", __name__, url_prefix="/scores")
+bp = Blueprint("scores", __name__, url_prefix="/e/<evaluation>/scores")
+scope.scope_blueprint(bp)
 ROOT = Path(__file__).resolve().parents[1]
 CHART_VERSION = "1"
 FILTER_KEYS = ("period_from", "period_to", "site")
@@ -93,9 +87,9 @@ def _source_key(survey, measure, filters):
     return survey, measure, json.dumps(filters or {}, sort_keys=True, ensure_ascii=False)
 
 
-def score_with_surveys(db, system, filters=None):
-    """Score a system with survey leaves fed from the database; return (result, {path: Rate})."""
-    lookup = survey_measures.source_for(db, {k: v for k, v in (filters or {}).items() if v})
+def score_with_surveys(db, evaluation_id, system, filters=None):
+    """Score a system with survey leaves fed from the evaluation's answers; return (result, {path: Rate})."""
+    lookup = measures_store.source_for(db, evaluation_id, {k: v for k, v in (filters or {}).items() if v})
     seen = {}
 
     def recording(survey, measure, leaf_filters=None):
@@ -114,12 +108,12 @@ def score_with_surveys(db, system, filters=None):
     return result, measured
 
 
-def check_sources(db, system):
+def check_sources(db, evaluation_id, system):
     """Refuse a system whose survey leaves name an unknown questionnaire or measure."""
     for node in source_leaves(system):
         source = node.params["source"]
         try:
-            survey_measures.compute(db, source["survey"], source["measure"],
+            measures_store.compute(db, evaluation_id, source["survey"], source["measure"],
                                     dict(source.get("filters") or {}))
         except UnknownMeasureError as exc:
             raise IndicatorSystemError(
@@ -127,15 +121,15 @@ def check_sources(db, system):
                 node.path) from None
 
 
-def parse_upload(db, text):
+def parse_upload(db, evaluation_id, text):
     """Parse and validate YAML text through the guarded loader; raise IndicatorSystemError."""
     system = load_system_yaml(text)
-    check_sources(db, system)
+    check_sources(db, evaluation_id, system)
     return system
 
 
-def store_system(db, name, filename, data):
-    """Validate and store an indicator system (text or bytes in UTF-8/UTF-16/GB18030).
+def store_system(db, evaluation_id, name, filename, data):
+    """Validate and store an indicator system of an evaluation (text or bytes in UTF-8/UTF-16/GB18030).
 
     Returns its id; nothing is stored on error. The text is stored decoded, so a GBK
     file reads back the same from the database.
@@ -144,81 +138,27 @@ def store_system(db, name, filename, data):
         text = decode_text(data) if isinstance(data, bytes) else data
     except FileRefused as exc:
         raise IndicatorSystemError(str(exc)) from None
-    system = parse_upload(db, text)
+    system = parse_upload(db, evaluation_id, text)
     name = (name or "").strip() or " ".join(p for p in (system.project, system.period) if p) or filename
     user = current_user.username if current_user and current_user.is_authenticated else None
     with transaction(db):
         cursor = db.execute(
-            "insert into indicator_systems (name, filename, yaml, sha256, uploaded_by, uploaded_at)"
-            " values (?, ?, ?, ?, ?, ?)",
-            [name, filename, text, hashlib.sha256(text.encode()).hexdigest(), user,
+            "insert into indicator_systems (evaluation_id, name, filename, yaml, sha256, uploaded_by, uploaded_at)"
+            " values (?, ?, ?, ?, ?, ?, ?)",
+            [evaluation_id, name, filename, text, hashlib.sha256(text.encode()).hexdigest(), user,
              datetime.now(timezone.utc).isoformat(timespec="seconds")])
     system_id = cursor.lastrowid
-    audit.log(db, "indicator_system_uploaded", f"#{system_id} {name} ({filename})")
+    audit.log(db, "indicator_system_uploaded", f"#{system_id} {name} ({filename})", evaluation_id=evaluation_id)
     return system_id
 
 
-# --- CLI -------------------------------------------------------------------------------
-
-
-def _filters(period_from, period_to, site):
+def filters_of(period_from, period_to, site):
     """The measure filters given on the command line or the query string (empty dropped)."""
     given = {"period_from": period_from, "period_to": period_to, "site": site}
     return {k: v for k, v in given.items() if v}
 
 
-@click.command("score")
-@click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of a table.")
-@click.option("--period-from", help="Survey leaves: responses submitted on or after (YYYY-MM[-DD]).")
-@click.option("--period-to", help="Survey leaves: responses submitted up to and including.")
-@click.option("--site", help="Survey leaves: responses of this site code only.")
-@with_appcontext
-def score_command(file, as_json, period_from, period_to, site):
-    """Score an indicator-system FILE (YAML); survey leaves read the database."""
-    try:
-        system = load_system(Path(file))
-        result, measured = score_with_surveys(get_db(), system, _filters(period_from, period_to, site))
-    except IndicatorSystemError as exc:
-        raise click.ClickException(str(exc)) from None
-    if as_json:
-        data = result.to_dict()
-        data["measured"] = {path: rate.to_dict() for path, rate in measured.items()}
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-    else:
-        click.echo(format_table(result))
-
-
-@click.command("measures")
-@click.argument("questionnaire_id")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of a table.")
-@click.option("--by", type=click.Choice(sorted(survey_measures.BREAKDOWNS)), help="Break every measure down.")
-@click.option("--period-from", help="Responses submitted on or after (YYYY-MM[-DD]).")
-@click.option("--period-to", help="Responses submitted up to and including (YYYY-MM[-DD]).")
-@click.option("--site", help="Responses of this site code only.")
-@click.option("--channel", help="Responses of this channel only (qr, door, phone, ...).")
-@click.option("--respondent-type", type=click.Choice(["self", "proxy", "assisted", "public"]))
-@with_appcontext
-def measures_command(questionnaire_id, as_json, by, period_from, period_to, site, channel, respondent_type):
-    """Print every measure of a questionnaire with its n and 95% Wilson interval."""
-    filters = _filters(period_from, period_to, site)
-    filters.update({k: v for k, v in (("channel", channel), ("respondent_type", respondent_type)) if v})
-    db = get_db()
-    try:
-        names = ["responses", *survey_measures.measure_specs(
-            survey_measures.current_definition(db, questionnaire_id))]
-        results = {name: survey_measures.compute(db, questionnaire_id, name, filters, by) for name in names}
-    except UnknownMeasureError as exc:
-        raise click.ClickException(str(exc)) from None
-    if as_json:
-        if by:
-            data = {name: {str(group): rate.to_dict() for group, rate in groups.items()}
-                    for name, groups in results.items()}
-        else:
-            data = {name: rate.to_dict() for name, rate in results.items()}
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-        return
-    click.echo(measures_table(results, by))
+# --- text output (the CLI prints these) ------------------------------------------------
 
 
 def _rate_cells(label, rate):
@@ -242,12 +182,10 @@ def measures_table(results, by=None):
             continue
         rows.append(_rate_cells(name, got))
         rows += [_rate_cells(f"  {item}", rate) for item, rate in got.items.items()]
-    from scoring.report import _width  # display width of CJK text
-
-    widths = [max(_width(r[i]) for r in rows) for i in range(4)]
+    widths = [max(display_width(r[i]) for r in rows) for i in range(4)]
     lines = []
     for row in rows:
-        cells = [row[0] + " " * (widths[0] - _width(row[0]))]
+        cells = [row[0] + " " * (widths[0] - display_width(row[0]))]
         cells += [row[i].rjust(widths[i]) for i in range(1, 4)]
         lines.append("  ".join(cells).rstrip())
     lines.insert(1, "-" * (sum(widths) + 6))
@@ -257,17 +195,30 @@ def measures_table(results, by=None):
 # --- pages -----------------------------------------------------------------------------
 
 
+def stored_systems(db, evaluation_id):
+    """The evaluation's stored indicator systems, newest first (dict rows)."""
+    return list(db.query("select id, name, filename, uploaded_by, uploaded_at from indicator_systems"
+                         " where evaluation_id = ? order by id desc", [evaluation_id]))
+
+
+def system_row(db, evaluation_id, system_id):
+    """One stored system of the evaluation (a dict row), or None (also when another evaluation's)."""
+    rows = list(db.query("select * from indicator_systems where id = ? and evaluation_id = ?",
+                         [system_id, evaluation_id]))
+    return rows[0] if rows else None
+
+
 def _load_row(system_id):
-    """The stored system row, or 404."""
-    rows = list(get_db().query("select * from indicator_systems where id = ?", [system_id]))
-    if not rows:
+    """The stored system row of this evaluation, or 404."""
+    row = system_row(get_db(), g.evaluation.id, system_id)
+    if row is None:
         abort(404)
-    return rows[0]
+    return row
 
 
 def _request_filters():
     """Survey filters from the query string (period_from, period_to, site)."""
-    return _filters(*(request.args.get(k, "").strip() for k in FILTER_KEYS))
+    return filters_of(*(request.args.get(k, "").strip() for k in FILTER_KEYS))
 
 
 def stored_system(row):
@@ -280,21 +231,20 @@ def stored_system(row):
 def _scored(row, filters):
     """Score a stored system: (system, result, measured), or raise IndicatorSystemError."""
     system = stored_system(row)
-    result, measured = score_with_surveys(get_db(), system, filters)
+    result, measured = score_with_surveys(get_db(), g.evaluation.id, system, filters)
     return system, result, measured
 
 
 @bp.get("/")
-@role_required("evaluator")
+@scope.requires("statistics")
 def index():
     """The stored indicator systems, the upload form and the built-in examples."""
-    systems = list(get_db().query(
-        "select id, name, filename, uploaded_by, uploaded_at from indicator_systems order by id desc"))
+    systems = stored_systems(get_db(), g.evaluation.id)
     return render_template("scores/index.html", systems=systems, examples=sorted(example_files()))
 
 
 @bp.post("/upload")
-@role_required("evaluator")
+@scope.requires("results")
 def upload():
     """Store an uploaded YAML file after validation; an invalid file is refused, nothing stored."""
     upload_file = request.files.get("file")
@@ -304,7 +254,7 @@ def upload():
             raise UploadError("请选择一个 YAML 文件。")
         # One byte past the cap is enough to know the file is too big.
         data = upload_file.read(MAX_BYTES + 1)
-        system_id = store_system(get_db(), request.form.get("name"), filename, data)
+        system_id = store_system(get_db(), g.evaluation.id, request.form.get("name"), filename, data)
     except (UploadError, IndicatorSystemError) as exc:
         return _refuse(str(exc), filename)
     flash(f"已上传指标体系 {filename}。")
@@ -313,21 +263,20 @@ def upload():
 
 def _refuse(message, filename):
     """Show the list page again with the error of a refused file (422)."""
-    systems = list(get_db().query(
-        "select id, name, filename, uploaded_by, uploaded_at from indicator_systems order by id desc"))
+    systems = stored_systems(get_db(), g.evaluation.id)
     return render_template("scores/index.html", systems=systems, examples=sorted(example_files()),
                            error=message, filename=filename), 422
 
 
 @bp.post("/examples/<filename>")
-@role_required("evaluator")
+@scope.requires("results")
 def load_example(filename):
     """Store one of the built-in example files (one click)."""
     path = example_files().get(filename)
     if path is None:
         abort(404)
     try:
-        system_id = store_system(get_db(), None, filename, path.read_text(encoding="utf-8"))
+        system_id = store_system(get_db(), g.evaluation.id, None, filename, path.read_text(encoding="utf-8"))
     except IndicatorSystemError as exc:
         return _refuse(str(exc), filename)
     flash(f"已载入示例 {filename}。")
@@ -335,7 +284,7 @@ def load_example(filename):
 
 
 @bp.get("/<int:system_id>")
-@role_required("evaluator")
+@scope.requires("statistics")
 def table(system_id):
     """The score table laid out like a report's appendix table, with the chart."""
     row = _load_row(system_id)
@@ -349,14 +298,15 @@ def table(system_id):
                            filters=filters, measured=measured)
 
 
-def _cache_key(db, row, system, filters, fmt):
-    """sha256 of the YAML, filters, chart version and the state of the surveys it reads."""
+def _cache_key(db, evaluation_id, row, system, filters, fmt):
+    """sha256 of the evaluation, YAML, filters, chart version and the state of the surveys it
+    reads (in that evaluation: two evaluations never share a cached chart)."""
     surveys = sorted({node.params["source"]["survey"] for node in source_leaves(system)})
-    state = []
+    state = [evaluation_id]
     for survey in surveys:
         counts = db.execute(
-            "select count(*), max(id), coalesce(sum(excluded), 0) from responses where questionnaire_id = ?",
-            [survey]).fetchone()
+            "select count(*), max(id), coalesce(sum(excluded), 0) from responses"
+            " where evaluation_id = ? and questionnaire_id = ?", [evaluation_id, survey]).fetchone()
         version = db.execute("select current_version from questionnaires where id = ?", [survey]).fetchone()
         state.append([survey, *counts, version[0] if version else None])
     material = json.dumps([row["sha256"], filters, state, fmt, CHART_VERSION], sort_keys=True, default=str)
@@ -370,11 +320,11 @@ def _chart(system_id, fmt):
     db = get_db()
     try:
         system = stored_system(row)
-        key = _cache_key(db, row, system, filters, fmt)
+        key = _cache_key(db, g.evaluation.id, row, system, filters, fmt)
         cached = db.execute("select data from score_chart_cache where key = ?", [key]).fetchone()
         if cached is not None:
             return cached[0], True
-        result, _ = score_with_surveys(db, system, filters)
+        result, _ = score_with_surveys(db, g.evaluation.id, system, filters)
     except IndicatorSystemError as exc:
         abort(Response(str(exc), status=409, mimetype="text/plain"))
     # Imported here: matplotlib adds about 2 s to every worker's start.
@@ -390,7 +340,7 @@ def _chart(system_id, fmt):
 
 
 @bp.get("/<int:system_id>/chart.png")
-@role_required("evaluator")
+@scope.requires("statistics")
 def chart_png(system_id):
     """The score-against-weight chart as PNG (cached)."""
     data, hit = _chart(system_id, "png")
@@ -398,7 +348,7 @@ def chart_png(system_id):
 
 
 @bp.get("/<int:system_id>/chart.svg")
-@role_required("evaluator")
+@scope.requires("statistics")
 def chart_svg(system_id):
     """The score-against-weight chart as SVG (cached)."""
     data, hit = _chart(system_id, "svg")
@@ -406,7 +356,7 @@ def chart_svg(system_id):
 
 
 @bp.get("/<int:system_id>/table.xlsx")
-@role_required("evaluator")
+@scope.requires("statistics")
 def table_xlsx(system_id):
     """The score table as an XLSX appendix table (download)."""
     row = _load_row(system_id)
@@ -420,8 +370,6 @@ def table_xlsx(system_id):
 
 
 def init_app(app):
-    """Register the blueprint, the menu entry and the `score` and `measures` commands."""
+    """Register the blueprint and the menu entry (the commands: survey/cli/results_commands.py)."""
     app.register_blueprint(bp)
-    app.cli.add_command(score_command)
-    app.cli.add_command(measures_command)
-    add_nav("scores.index", "指标体系评分", ["evaluator"])
+    add_nav("scores.index", "指标体系评分", ["statistics"])

@@ -38,6 +38,9 @@ and GROUP BY expressions on a tally aliased as `r`, and sums `n` instead of coun
 rows. It falls back to the raw tables when a period bound is finer than a month.
 """
 
+# Every tally row belongs to one evaluation and one questionnaire: the same questionnaire
+# in two evaluations never shares a count (migration 9 added evaluation_id).
+SCOPE = ("evaluation_id", "questionnaire_id")
 DIMENSIONS = ("excluded", "site_id", "channel", "respondent_type", "age_band", "living_alone")
 # The marginal tallies' row sets: name (`dim`) -> the fields it is grouped by, besides
 # questionnaire, question, value, excluded and month (the other fields are NULL in its rows).
@@ -51,20 +54,20 @@ MARGINAL_FIELDS = tuple(f for fields in MARGINALS.values() for f in fields)
 def _key(prefix, extra=()):
     """SQL for the key of a fine tally row from the response fields under `prefix` (new/old/r)."""
     parts = [f"quote({p})" for p in extra]
-    parts += [f"quote({prefix}.questionnaire_id)"] + [f"quote({prefix}.{d})" for d in DIMENSIONS]
+    parts += [f"quote({prefix}.{c})" for c in SCOPE] + [f"quote({prefix}.{d})" for d in DIMENSIONS]
     parts.append(f"quote(substr({prefix}.submitted_at, 1, 7))")
     return " || '|' || ".join(parts)
 
 
 def _fields(prefix):
     """The fine tally columns' values from the response fields under `prefix`."""
-    return ", ".join([f"{prefix}.questionnaire_id"] + [f"{prefix}.{d}" for d in DIMENSIONS]
+    return ", ".join([f"{prefix}.{c}" for c in SCOPE] + [f"{prefix}.{d}" for d in DIMENSIONS]
                      + [f"substr({prefix}.submitted_at, 1, 7)"])
 
 
 TRIGGERS = []  # names of the triggers, filled by create_schema (bulk loaders may drop and recreate them)
-COLUMNS = "questionnaire_id, " + ", ".join(DIMENSIONS) + ", submitted_at"
-WATCHED = "questionnaire_id, submitted_at, " + ", ".join(DIMENSIONS)
+COLUMNS = ", ".join(SCOPE) + ", " + ", ".join(DIMENSIONS) + ", submitted_at"
+WATCHED = ", ".join(SCOPE) + ", submitted_at, " + ", ".join(DIMENSIONS)
 MARGINAL_COLUMNS = "dim, " + COLUMNS
 
 
@@ -78,10 +81,11 @@ def _marginal_select(dim, prefix, extra=()):
     `extra` columns) from fields under `prefix`. One statement per row set, its name a
     literal, no join: cheaper per trigger run than one statement joining the row sets."""
     kept = MARGINALS[dim]
-    key = " || '|' || ".join([f"'{dim}'", *(f"quote({p})" for p in extra), f"quote({prefix}.questionnaire_id)",
+    key = " || '|' || ".join([f"'{dim}'", *(f"quote({p})" for p in extra),
+                              *(f"quote({prefix}.{c})" for c in SCOPE),
                               f"quote({prefix}.excluded)", f"quote({_month(prefix)})",
                               *(f"quote({prefix}.{f})" for f in kept)])
-    values = ", ".join([f"'{dim}'", f"{prefix}.questionnaire_id", f"{prefix}.excluded"]
+    values = ", ".join([f"'{dim}'", *(f"{prefix}.{c}" for c in SCOPE), f"{prefix}.excluded"]
                        + [f"{prefix}.{f}" if f in kept else "null" for f in MARGINAL_FIELDS] + [_month(prefix)])
     return f"{key}, {''.join(f'{p}, ' for p in extra)}{values}"
 
@@ -108,7 +112,14 @@ def _add_response(prefix, sign):
 
 
 def create_schema(db):
-    """Create the tally tables and their triggers; fill them from existing rows when new."""
+    """Create the tally tables and their triggers; fill them from existing rows when new.
+
+    The tallies are kept per evaluation, so they need `responses.evaluation_id`: on a
+    database older than migration 8 (migration 1 runs this too) nothing is created, and
+    migration 9 builds them.
+    """
+    if "evaluation_id" not in {row[1] for row in db.execute("pragma table_info(responses)").fetchall()}:
+        return
     tables = set(db.table_names())
     dims = ", ".join(f"{d} {'integer' if d in ('excluded', 'site_id', 'living_alone') else 'text'}"
                      for d in DIMENSIONS)
@@ -118,16 +129,17 @@ def create_schema(db):
                          ("response_marginals", "dim text not null, ")):
         rowid = " without rowid" if table.endswith("marginals") else ""
         db.execute(f"create table if not exists {table} (key text primary key, {extra}"
-                   f"questionnaire_id text not null, {dims}, submitted_at text, n integer not null){rowid}")
+                   f"evaluation_id integer not null, questionnaire_id text not null, {dims},"
+                   f" submitted_at text, n integer not null){rowid}")
     # No index holds n: an UPSERT adding to an existing row then writes that row only.
     # The fine tallies serve only filters combining several fields, read in one pass.
-    db.execute("drop index if exists idx_answer_tallies_measure")
-    db.execute("drop index if exists idx_response_tallies_q")
-    db.execute("create index if not exists idx_answer_tallies_q on answer_tallies (questionnaire_id, excluded)")
-    db.execute("create index if not exists idx_response_tallies_qe on response_tallies (questionnaire_id, excluded)")
+    db.execute("create index if not exists tallies_answer_scope"
+               " on answer_tallies (evaluation_id, questionnaire_id, excluded)")
+    db.execute("create index if not exists tallies_response_scope"
+               " on response_tallies (evaluation_id, questionnaire_id, excluded)")
     for table in ("answer_marginals", "response_marginals"):
-        db.execute(f"create index if not exists idx_{table}_q"
-                   f" on {table} (questionnaire_id, dim, excluded, submitted_at)")
+        db.execute(f"create index if not exists tallies_{table}_scope"
+                   f" on {table} (evaluation_id, questionnaire_id, dim, excluded, submitted_at)")
     triggers = {
         "tally_answer_insert": "after insert on answers begin "
         + _add_answers("r", 1, "from responses r join (select new.question_id as question_id, new.value as value) a"
@@ -189,33 +201,34 @@ def move_questionnaire(db, old, new):
         columns = "".join(f"{c[2:]}, " for c in extra)
         db.execute(f"insert into {table}_tallies (key, {columns}{COLUMNS}, n)"
                    f" select {_key('t', extra)}, {''.join(f'{c}, ' for c in extra)}{_fields('t')}, t.n"
-                   f" from (select {columns}{dims}, submitted_at, n, ? as questionnaire_id"
+                   f" from (select {columns}evaluation_id, {dims}, submitted_at, n, ? as questionnaire_id"
                    f" from {table}_tallies where questionnaire_id = ?) t where true"
                    f" on conflict(key) do update set n = n + excluded.n", [new, old])
         for dim in MARGINALS:
             db.execute(f"insert into {table}_marginals (key, {columns}{MARGINAL_COLUMNS}, n)"
                        f" select {_marginal_select(dim, 't', extra)}, t.n"
-                       f" from (select {columns}excluded, {', '.join(MARGINAL_FIELDS)}, submitted_at, n,"
+                       f" from (select {columns}evaluation_id, excluded, {', '.join(MARGINAL_FIELDS)}, submitted_at, n,"
                        f" ? as questionnaire_id from {table}_marginals where questionnaire_id = ? and dim = ?) t"
                        f" where true on conflict(key) do update set n = n + excluded.n", [new, old, dim])
         for suffix in ("tallies", "marginals"):
             db.execute(f"delete from {table}_{suffix} where questionnaire_id = ?", [old])
 
 
-def response_totals(db, questionnaire_id=None):
-    """{questionnaire_id: (responses, excluded)} from the site row set of the marginal
-    tallies: a few rows per site and month, whatever the number of responses."""
-    where, params = ("where questionnaire_id = ?", [questionnaire_id]) if questionnaire_id else ("", [])
+def response_totals(db, evaluation_id, questionnaire_id=None):
+    """{questionnaire_id: (responses, excluded)} of one evaluation, from the site row set of
+    the marginal tallies: a few rows per site and month, whatever the number of responses."""
+    where, params = ("and questionnaire_id = ?", [questionnaire_id]) if questionnaire_id else ("", [])
     sql = ("select questionnaire_id, sum(n), sum(case when excluded = 1 then n else 0 end)"
-           f" from response_marginals where dim = 'site_id' and questionnaire_id in"
-           f" (select id from questionnaires {where.replace('questionnaire_id', 'id')}) group by questionnaire_id")
-    return {qid: (total, excluded) for qid, total, excluded in db.execute(sql, params).fetchall()}
+           " from response_marginals where evaluation_id = ? and dim = 'site_id'"
+           f" and questionnaire_id in (select id from questionnaires) {where} group by questionnaire_id")
+    return {row[0]: (row[1], row[2]) for row in db.execute(sql, [evaluation_id, *params]).fetchall()}
 
 
-def present_values(db, questionnaire_id, field):
+def present_values(db, evaluation_id, questionnaire_id, field):
     """The distinct values of a response field (site_id, channel, ...) among a
-    questionnaire's responses, from the marginal tallies (not a scan of the responses)."""
+    questionnaire's responses in one evaluation, from the marginal tallies (not a scan
+    of the responses)."""
     dim = next(name for name, fields in MARGINALS.items() if field in fields)
     return [row[0] for row in db.execute(
-        f"select {field} from response_marginals where questionnaire_id = ? and dim = ?"
-        f" group by {field} having sum(n) > 0 order by {field}", [questionnaire_id, dim]).fetchall()]
+        f"select {field} from response_marginals where evaluation_id = ? and questionnaire_id = ? and dim = ?"
+        f" group by {field} having sum(n) > 0 order by {field}", [evaluation_id, questionnaire_id, dim]).fetchall()]

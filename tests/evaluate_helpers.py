@@ -22,21 +22,23 @@ def elder(overall="4", items=("4", "5", "4"), respondent="self", **extra):
 class Maker:
     """Stores responses one by one with controlled times, sites, devices and households."""
 
-    def __init__(self, db):
-        """Start at BASE; every response is 10 minutes after the previous one by default."""
+    def __init__(self, db, evaluation_id=1):
+        """Start at BASE; every response is 10 minutes after the previous one by default.
+        Everything goes to one evaluation (1: `default`)."""
         self.db = db
+        self.evaluation_id = evaluation_id
         self.count = 0
         self.moment = BASE
 
     def site(self, code, name, population=None):
         """A site; returns its id."""
-        return links.create_site(self.db, code, name, population=population)
+        return links.create_site(self.db, code, name, population=population, evaluation_id=self.evaluation_id)
 
     def household(self, site_id, number):
         """A roster household; returns its id."""
         cursor = self.db.execute(
-            "insert into households (site_id, household_no, name, created_at) values (?, ?, ?, ?)",
-            [site_id, number, f"户{number}", responses.now_iso()])
+            "insert into households (site_id, household_no, name, created_at, evaluation_id) values (?, ?, ?, ?, ?)",
+            [site_id, number, f"户{number}", responses.now_iso(), self.evaluation_id])
         self.db.conn.commit()
         return cursor.lastrowid
 
@@ -46,6 +48,7 @@ class Maker:
         self.count += 1
         self.moment = at or (self.moment + gap)
         meta.setdefault("channel", "qr")
+        meta.setdefault("evaluation_id", self.evaluation_id)
         meta["submitted_at"] = self.moment.isoformat()
         if duration is not None:
             meta["started_at"] = (self.moment - timedelta(seconds=duration)).isoformat()

@@ -60,7 +60,7 @@ def test_public_endpoints_are_only_the_respondent_side_and_login(app):
 
 
 @pytest.mark.parametrize("path", ["/manage/", "/manage/rosters", "/manage/users", "/manage/audit",
-                                  "/manage/rosters/export.csv", "/scores/"])
+                                  "/manage/rosters/export.csv", "/e/default/scores/"])
 def test_staff_cannot_open_admin_or_scores(login, path):
     assert login("staff").get(path).status_code == 403
 

@@ -37,13 +37,13 @@ def survey_data(db):
 
 
 def test_population_is_the_sum_of_the_sites(survey_data):
-    assert population_for(survey_data, "elder-satisfaction") == 200
-    assert population_for(survey_data, "elder-satisfaction", {"site": "hexi"}) == 80
-    assert population_for(survey_data, "public-awareness") is None
+    assert population_for(survey_data, 1, "elder-satisfaction") == 200
+    assert population_for(survey_data, 1, "elder-satisfaction", {"site": "hexi"}) == 80
+    assert population_for(survey_data, 1, "public-awareness") is None
 
 
 def test_dashboard_shows_rate_n_interval_margin_and_the_sample_flag(survey_data, login):
-    page = login("evaluator").get("/evaluate/elder-satisfaction")
+    page = login("evaluator").get("/e/default/evaluate/elder-satisfaction")
     assert page.status_code == 200
     text = text_of(page.text)
     row = re.search(r"满意度（非常满意＋满意） (.*?) 样本量 30", text).group(1)
@@ -54,7 +54,7 @@ def test_dashboard_shows_rate_n_interval_margin_and_the_sample_flag(survey_data,
 
 
 def test_breakdowns_report_self_proxy_and_assisted_separately(survey_data, login):
-    text = text_of(login("evaluator").get("/evaluate/elder-satisfaction").text)
+    text = text_of(login("evaluator").get("/e/default/evaluate/elder-satisfaction").text)
     by_type = text[text.index("按答题人"):text.index("按年龄段")]
     assert re.search(r"老人本人 15 93\.3% .*? n=15", by_type)
     assert re.search(r"工作人员协助填写 5 80\.0% .*? n=5", by_type)
@@ -66,7 +66,7 @@ def test_breakdowns_report_self_proxy_and_assisted_separately(survey_data, login
 
 
 def test_trend_by_month(survey_data, login):
-    text = text_of(login("evaluator").get("/evaluate/elder-satisfaction").text)
+    text = text_of(login("evaluator").get("/e/default/evaluate/elder-satisfaction").text)
     trend = text[text.index("月度趋势："):]
     months = re.findall(r"(2024-\d\d) (\d+\.\d%) .*? (\d+) ", trend)
     assert [m[0] for m in months] == ["2024-09", "2024-10", "2024-11"]
@@ -75,9 +75,9 @@ def test_trend_by_month(survey_data, login):
 
 def test_filters_narrow_the_numbers_and_a_bad_filter_is_named(survey_data, login):
     client = login("evaluator")
-    text = text_of(client.get("/evaluate/elder-satisfaction?site=hexi").text)
+    text = text_of(client.get("/e/default/evaluate/elder-satisfaction?site=hexi").text)
     assert "样本量 10，要达到±5个百分点需要 67 份，还差 57 份（总体 80" in text
-    bad = client.get("/evaluate/elder-satisfaction?period_from=2024-13")
+    bad = client.get("/e/default/evaluate/elder-satisfaction?period_from=2024-13")
     assert bad.status_code == 400 and "period_from" in bad.text
 
 
@@ -86,34 +86,35 @@ def test_flagged_responses_leave_the_dashboard_numbers(survey_data, login):
     maker.moment = maker.moment + timedelta(days=1)
     for _ in range(6):  # a burst of unsatisfied answers from one phone
         maker.add(elder(overall="1", items=("2", "1", "2")), device_hash="feedbeef", gap=timedelta(minutes=1))
-    text = text_of(login("evaluator").get("/evaluate/elder-satisfaction").text)
+    text = text_of(login("evaluator").get("/e/default/evaluate/elder-satisfaction").text)
     assert "样本量 30，" in text and "6 份答卷被质量规则排除" in text
 
 
 def test_charts_are_images_cached_and_redrawn_when_data_change(survey_data, login):
     client = login("evaluator")
-    png = client.get("/evaluate/elder-satisfaction/chart/sites.png")
+    png = client.get("/e/default/evaluate/elder-satisfaction/chart/sites.png")
     assert png.status_code == 200 and png.data.startswith(b"\x89PNG") and png.headers["X-Chart-Cache"] == "miss"
-    assert client.get("/evaluate/elder-satisfaction/chart/sites.png").headers["X-Chart-Cache"] == "hit"
-    svg = client.get("/evaluate/elder-satisfaction/chart/distribution.svg?download=1")
+    assert client.get("/e/default/evaluate/elder-satisfaction/chart/sites.png").headers["X-Chart-Cache"] == "hit"
+    svg = client.get("/e/default/evaluate/elder-satisfaction/chart/distribution.svg?download=1")
     assert svg.mimetype == "image/svg+xml" and b"<svg" in svg.data
     assert b"<text" not in svg.data  # glyphs as paths: readable without a CJK font
     assert "attachment" in svg.headers["Content-Disposition"]
     Maker(survey_data).add(elder(), at=None)
-    assert client.get("/evaluate/elder-satisfaction/chart/sites.png").headers["X-Chart-Cache"] == "miss"
-    before = quality.flags_version(survey_data)
+    assert client.get("/e/default/evaluate/elder-satisfaction/chart/sites.png").headers["X-Chart-Cache"] == "miss"
+    before = quality.flags_version(survey_data, 1)
     rid = survey_data.execute("select max(id) from responses").fetchone()[0]
-    quality.review(survey_data, rid, "exclude", "test")
-    assert quality.flags_version(survey_data) != before
-    assert client.get("/evaluate/elder-satisfaction/chart/sites.png").headers["X-Chart-Cache"] == "miss"
-    assert client.get("/evaluate/elder-satisfaction/chart/trend.svg").status_code == 200
-    assert client.get("/evaluate/elder-satisfaction/chart/nope.png").status_code == 404
+    quality.review(survey_data, 1, rid, "exclude", "test")
+    assert quality.flags_version(survey_data, 1) != before
+    assert client.get("/e/default/evaluate/elder-satisfaction/chart/sites.png").headers["X-Chart-Cache"] == "miss"
+    assert client.get("/e/default/evaluate/elder-satisfaction/chart/trend.svg").status_code == 200
+    assert client.get("/e/default/evaluate/elder-satisfaction/chart/nope.png").status_code == 404
 
 
-@pytest.mark.parametrize("path", ["/evaluate/", "/evaluate/elder-satisfaction", "/evaluate/elder-satisfaction/report",
-                                  "/evaluate/elder-satisfaction/problems", "/evaluate/elder-satisfaction/quality",
-                                  "/evaluate/elder-satisfaction/export/responses.csv",
-                                  "/evaluate/elder-satisfaction/chart/sites.png"])
+ELDER = "/e/default/evaluate/elder-satisfaction"
+
+
+@pytest.mark.parametrize("path", ["/e/default/evaluate/", ELDER, f"{ELDER}/report", f"{ELDER}/problems",
+                                  f"{ELDER}/quality", f"{ELDER}/export/responses.csv", f"{ELDER}/chart/sites.png"])
 def test_only_evaluators_and_admins_see_the_pages(survey_data, client, login, path):
     anonymous = client.get(path)
     assert anonymous.status_code == 302 and "/login" in anonymous.location
@@ -132,4 +133,4 @@ def test_the_menu_offers_the_results_to_evaluators_only(survey_data, client, log
 
 
 def test_unknown_questionnaire_is_404(survey_data, login):
-    assert login("evaluator").get("/evaluate/no-such-survey").status_code == 404
+    assert login("evaluator").get("/e/default/evaluate/no-such-survey").status_code == 404

@@ -32,7 +32,7 @@ def suggestions_from_csv(body):
 
 
 def test_responses_csv_neutralises_formula_cells(hostile, login):
-    response = login("evaluator").get("/evaluate/elder-satisfaction/export/responses.csv")
+    response = login("evaluator").get("/e/default/evaluate/elder-satisfaction/export/responses.csv")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     cells = suggestions_from_csv(response.get_data(as_text=True))
     expected = ["'" + text for text in HOSTILE] + [SCRIPT, "'\tx"]
@@ -41,7 +41,7 @@ def test_responses_csv_neutralises_formula_cells(hostile, login):
 
 
 def test_responses_xlsx_holds_only_strings_never_formulas(hostile, login):
-    response = login("evaluator").get("/evaluate/elder-satisfaction/export/responses.xlsx")
+    response = login("evaluator").get("/e/default/evaluate/elder-satisfaction/export/responses.xlsx")
     assert response.status_code == 200
     sheet = openpyxl.load_workbook(io.BytesIO(response.data)).active
     header = [cell.value for cell in sheet[1]]
@@ -54,16 +54,18 @@ def test_responses_xlsx_holds_only_strings_never_formulas(hostile, login):
 
 def test_measures_export_has_n_and_interval(hostile, login):
     client = login("evaluator")
-    body = client.get("/evaluate/elder-satisfaction/export/measures.csv").get_data(as_text=True)
+    body = client.get("/e/default/evaluate/elder-satisfaction/export/measures.csv").get_data(as_text=True)
     rows = {row["measure"]: row for row in csv.DictReader(io.StringIO(body.lstrip("\ufeff")))}
     satisfaction = rows["satisfaction_rate"]
     assert (satisfaction["n"], satisfaction["successes"], satisfaction["value"]) == ("6", "6", "1.0")
     assert satisfaction["ci95_high"] == "1.0" and float(satisfaction["ci95_low"]) == pytest.approx(0.6097, abs=1e-4)
-    workbook = openpyxl.load_workbook(io.BytesIO(client.get("/evaluate/elder-satisfaction/export/measures.xlsx").data))
+    workbook = openpyxl.load_workbook(io.BytesIO(
+        client.get("/e/default/evaluate/elder-satisfaction/export/measures.xlsx").data))
     assert workbook.active["A1"].value == "measure"
 
 
-@pytest.mark.parametrize("path", ["/evaluate/elder-satisfaction/problems", "/evaluate/elder-satisfaction/report"])
+@pytest.mark.parametrize("path", ["/e/default/evaluate/elder-satisfaction/problems",
+                                  "/e/default/evaluate/elder-satisfaction/report"])
 def test_html_in_open_text_is_escaped(hostile, login, path):
     page = login("evaluator").get(path)
     assert page.status_code == 200
@@ -73,7 +75,7 @@ def test_html_in_open_text_is_escaped(hostile, login, path):
 
 
 def test_exports_are_audited(hostile, login, db):
-    login("evaluator").get("/evaluate/elder-satisfaction/export/responses.csv").get_data()
+    login("evaluator").get("/e/default/evaluate/elder-satisfaction/export/responses.csv").get_data()
     actions = [row[0] for row in db.execute("select action from audit_log")]
     assert "export_responses" in actions
 
@@ -100,7 +102,7 @@ CLEANED = ["ab", "'=1+1", "xyz", "第一行\n第二行"]
 
 def test_control_characters_never_break_the_xlsx_export(controlled, login):
     """One answer with \\x01 used to turn the responses XLSX into a 500 (IllegalCharacterError)."""
-    response = login("evaluator").get("/evaluate/elder-satisfaction/export/responses.xlsx")
+    response = login("evaluator").get("/e/default/evaluate/elder-satisfaction/export/responses.xlsx")
     assert response.status_code == 200
     sheet = openpyxl.load_workbook(io.BytesIO(response.data)).active
     column = [cell.value for cell in sheet[1]].index("suggestion")
@@ -109,7 +111,7 @@ def test_control_characters_never_break_the_xlsx_export(controlled, login):
 
 def test_control_characters_are_removed_from_the_csv_export(controlled, login):
     """The CSV export carries no control characters, and a shielded formula is still quoted."""
-    response = login("evaluator").get("/evaluate/elder-satisfaction/export/responses.csv")
+    response = login("evaluator").get("/e/default/evaluate/elder-satisfaction/export/responses.csv")
     assert response.status_code == 200
     assert suggestions_from_csv(response.get_data(as_text=True)) == CLEANED
 
@@ -133,7 +135,7 @@ def test_roster_export_strips_control_characters(db, login):
     """A roster name with a control character exports cleanly (the writer itself makes cells safe)."""
     from survey import links
 
-    site = links.create_site(db, "S1", "站点\x01一")
+    site = links.create_site(db, "S1", "站点\x01一", evaluation_id=1)
     db.execute("insert into households (site_id, household_no, name, created_at) values (?, '1', ?, '2024-01-01')",
                [site, "张\x03三"])
     db.conn.commit()

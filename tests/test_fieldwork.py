@@ -4,9 +4,9 @@ import pytest
 from conftest import csrf_token
 from field_helpers import elder_payload, make_roster
 
-from scoring import measures
 from scoring.indicators import UnknownMeasureError
 from survey import api_submissions, responses
+from survey import measures_store as measures
 
 
 @pytest.fixture
@@ -103,21 +103,21 @@ def test_coverage_and_followup_rates(app, login, households, db):
         from survey.db import get_db
 
         api_submissions.store(get_db(), payload, type("U", (), {"id": None})())
-    coverage = measures.compute(db, "elder-satisfaction", "coverage_rate")
+    coverage = measures.compute(db, 1, "elder-satisfaction", "coverage_rate")
     assert (coverage.successes, coverage.n) == (2, 3)
-    followup = measures.compute(db, "elder-satisfaction", "followup_rate")
+    followup = measures.compute(db, 1, "elder-satisfaction", "followup_rate")
     assert (followup.successes, followup.n) == (1, 3)
-    by_site = measures.compute(db, "elder-satisfaction", "coverage_rate", by="site")
+    by_site = measures.compute(db, 1, "elder-satisfaction", "coverage_rate", by="site")
     assert {k: (v.successes, v.n) for k, v in by_site.items()} == {"东风社区": (1, 1), "新华社区": (1, 2)}
-    xh = measures.compute(db, "elder-satisfaction", "followup_rate", {"site": "xh"})
+    xh = measures.compute(db, 1, "elder-satisfaction", "followup_rate", {"site": "xh"})
     assert (xh.successes, xh.n, xh.value) == (1, 2, 0.5)
     month = responses.now_iso()[:7]
-    by_month = measures.compute(db, "elder-satisfaction", "coverage_rate", by="month")
+    by_month = measures.compute(db, 1, "elder-satisfaction", "coverage_rate", by="month")
     assert {k: (v.successes, v.n) for k, v in by_month.items()} == {month: (2, 3)}
-    before = measures.compute(db, "elder-satisfaction", "coverage_rate", {"period_to": "2000-01"})
+    before = measures.compute(db, 1, "elder-satisfaction", "coverage_rate", {"period_to": "2000-01"})
     assert (before.successes, before.n) == (0, 3)
     with pytest.raises(UnknownMeasureError):
-        measures.compute(db, "elder-satisfaction", "coverage_rate", by="age_band")
+        measures.compute(db, 1, "elder-satisfaction", "coverage_rate", by="age_band")
 
 
 def test_seed_004_full_coverage_scores_a_rate_leaf(db, users):
@@ -131,10 +131,10 @@ def test_seed_004_full_coverage_scores_a_rate_leaf(db, users):
     staff = type("U", (), {"id": 2})()
     for household in roster.households(db):
         api_submissions.store(db, elder_payload(household["id"]), staff)
-    rate = measures.compute(db, "elder-satisfaction", "coverage_rate")
+    rate = measures.compute(db, 1, "elder-satisfaction", "coverage_rate")
     assert (rate.successes, rate.n, rate.value) == (200, 200, 1.0)
     system = load_system({"project": "入户调查", "indicators": [
         {"name": "入户调查覆盖率", "weight": 100, "rule": "rate",
          "source": {"survey": "elder-satisfaction", "measure": "coverage_rate"}}]})
-    result = score_system(system, measures.source_for(db))
+    result = score_system(system, measures.source_for(db, 1))
     assert str(result.total) in ("100", "100.00") and result.grade == "优"

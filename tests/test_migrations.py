@@ -112,11 +112,11 @@ def test_stored_systems_are_rechecked_and_a_bomb_is_set_aside(release_1_db, tmp_
     client.post("/login", data={"csrf_token": csrf_token(page.text), "username": "eva",
                                 "password": "a-long-password-1"})
     started = time.process_time()
-    for path in ("/scores/99", "/scores/99/table.xlsx", "/scores/99/chart.png"):
+    for path in ("/e/default/scores/99", "/e/default/scores/99/table.xlsx", "/e/default/scores/99/chart.png"):
         response = client.get(path)
         assert response.status_code == 409, path
         assert "已搁置" in response.text
-    assert client.get("/scores/1").status_code == 200
+    assert client.get("/e/default/scores/1").status_code == 200
     assert time.process_time() - started < 5
 
 

@@ -49,8 +49,8 @@ def xlsx_rows(data):
 
 def test_csv_and_xlsx_carry_the_same_cells(odd, login):
     client = login("evaluator")
-    by_csv = csv_rows(client.get("/evaluate/elder-satisfaction/export/responses.csv").get_data(as_text=True))
-    response = client.get("/evaluate/elder-satisfaction/export/responses.xlsx")
+    by_csv = csv_rows(client.get("/e/default/evaluate/elder-satisfaction/export/responses.csv").get_data(as_text=True))
+    response = client.get("/e/default/evaluate/elder-satisfaction/export/responses.xlsx")
     assert response.status_code == 200 and response.is_streamed
     by_xlsx = xlsx_rows(response.get_data())
     assert len(by_csv) == len(by_xlsx) == len(ODD) + 3
@@ -81,7 +81,7 @@ def test_multi_valued_answers_keep_codes_and_labels_in_step(odd):
     questionnaire = questionnaires.get(odd, "elder-satisfaction")
     services = next(q for q in questionnaire.questions if q["id"] == "services")
     words = {str(c["value"]): c["zh"] for c in questionnaire.choices(services)}
-    rows = list(exports.response_rows(odd, "elder-satisfaction"))
+    rows = list(exports.response_rows(odd, 1, "elder-satisfaction"))
     header = rows[0]
     codes = rows[1][header.index("services")].split(";")
     labels = rows[1][header.index("services_label")].split("；")
@@ -91,7 +91,7 @@ def test_multi_valued_answers_keep_codes_and_labels_in_step(odd):
 
 def test_xlsx_is_a_valid_package_with_inline_strings_only(odd, tmp_path):
     path = tmp_path / "out.xlsx"
-    exports.write_xlsx(exports.response_rows(odd, "elder-satisfaction"), str(path))
+    exports.write_xlsx(exports.response_rows(odd, 1, "elder-satisfaction"), str(path))
     with zipfile.ZipFile(path) as package:
         assert package.testzip() is None
         sheet = package.read("xl/worksheets/sheet1.xml").decode()

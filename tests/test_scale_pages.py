@@ -10,8 +10,8 @@ from evaluate_helpers import Maker, drop_one_response_per_household_index, elder
 
 from survey import quality
 
-PAGES = ["/evaluate/", "/evaluate/elder-satisfaction", "/evaluate/elder-satisfaction/problems",
-         "/evaluate/elder-satisfaction/quality", "/evaluate/elder-satisfaction/report"]
+ELDER = "/e/default/evaluate/elder-satisfaction"
+PAGES = ["/e/default/evaluate/", ELDER, f"{ELDER}/problems", f"{ELDER}/quality", f"{ELDER}/report"]
 
 
 def stored_flags(db):
@@ -31,7 +31,7 @@ def test_rules_on_arrival_agree_with_a_full_run(db):
     households = [make.household(site, f"{n:03d}") for n in range(6)]
     for _ in range(8):  # a median for the speeder rule
         make.add(elder(), duration=300)
-    quality.run(db, "elder-satisfaction")
+    quality.run(db, 1, "elder-satisfaction")
     for _ in range(150):
         items = ("5",) * 6 if rng.random() < 0.1 else tuple(rng.choice("12345") for _ in range(6))
         meta = {"device_hash": rng.choice(["d1", "d2", "d3", None])}
@@ -46,7 +46,7 @@ def test_rules_on_arrival_agree_with_a_full_run(db):
     assert any("duplicate_household" in f for f, _ in on_arrival.values())
     assert any("speeder" in f for f, _ in on_arrival.values())
     assert any("straight_line" in f for f, _ in on_arrival.values())
-    result = quality.run(db, "elder-satisfaction")
+    result = quality.run(db, 1, "elder-satisfaction")
     after = stored_flags(db)
     diff = {rid: (on_arrival[rid], after[rid]) for rid in after if after[rid] != on_arrival[rid]}
     assert result["changed"] == 0, f"a full run found flags the arrival rules had missed or set wrongly: {diff}"
@@ -65,8 +65,8 @@ def test_a_burst_flags_the_earlier_responses_of_the_device_too(db):
 def test_a_reinstated_response_stays_counted_when_a_later_burst_catches_it(db):
     make = Maker(db)
     first = make.add(elder(), device_hash="dev", gap=timedelta(minutes=1))
-    quality.review(db, first, "exclude", "checked by phone")
-    quality.review(db, first, "reinstate", "checked by phone again")
+    quality.review(db, 1, first, "exclude", "checked by phone")
+    quality.review(db, 1, first, "reinstate", "checked by phone again")
     for _ in range(5):
         make.add(elder(), device_hash="dev", gap=timedelta(minutes=1))
     assert stored_flags(db)[first] == (["burst"], 0)
@@ -78,7 +78,7 @@ def test_speeder_on_arrival_uses_the_median_of_the_last_run(db):
         make.add(elder(), duration=300)
     before_any_run = make.add(elder(), duration=20)
     assert stored_flags(db)[before_any_run] == ([], 0)  # no median stored yet
-    quality.run(db, "elder-satisfaction")
+    quality.run(db, 1, "elder-satisfaction")
     assert stored_flags(db)[before_any_run] == (["speeder"], 1)
     fast = make.add(elder(), duration=20)
     slow = make.add(elder(), duration=250)
@@ -108,7 +108,7 @@ def test_evaluator_pages_never_write(busy, app, login):
 
         own = get_db().conn
         changes_before = own.total_changes
-        for path in PAGES + [p + "?page=2" for p in PAGES[2:4]] + ["/evaluate/elder-satisfaction/quality?rule=burst"]:
+        for path in PAGES + [p + "?page=2" for p in PAGES[2:4]] + [f"{ELDER}/quality?rule=burst"]:
             assert client.get(path).status_code == 200, path
         assert own.total_changes == changes_before
     audit_rows = busy.execute("select count(*) from audit_log").fetchone()[0]
@@ -121,21 +121,21 @@ def test_evaluator_pages_never_write(busy, app, login):
 
 def test_problem_list_is_paged_newest_first_with_the_total_from_the_tallies(busy, login):
     client = login("evaluator")
-    first = client.get("/evaluate/elder-satisfaction/problems").text
+    first = client.get("/e/default/evaluate/elder-satisfaction/problems").text
     # 108 valid responses: every tenth (0, 10, ...) is a straight-liner, excluded on arrival.
     assert "开放题意见（108 条）" in first
     assert "意见119" in first and "意见065" in first and "意见064" not in first and "意见110" not in first
     assert "第 1–50 条，共 108 条（第 1 / 3 页）" in first
-    third = client.get("/evaluate/elder-satisfaction/problems?page=3").text
+    third = client.get("/e/default/evaluate/elder-satisfaction/problems?page=3").text
     assert "意见008" in third and "意见001" in third and "意见009" not in third
-    assert client.get("/evaluate/elder-satisfaction/problems?page=0").status_code == 400
-    bad = client.get("/evaluate/elder-satisfaction/problems?page=abc")
+    assert client.get("/e/default/evaluate/elder-satisfaction/problems?page=0").status_code == 400
+    bad = client.get("/e/default/evaluate/elder-satisfaction/problems?page=abc")
     assert bad.status_code == 400 and "page" in bad.text
 
 
 def test_problem_list_total_follows_the_filters(busy, login):
     busy.execute("update responses set excluded = 1 where id <= 30")
-    text = login("evaluator").get("/evaluate/elder-satisfaction/problems").text
+    text = login("evaluator").get("/e/default/evaluate/elder-satisfaction/problems").text
     # 30 excluded, of which 3 were straight-liners already: 120 - 30 - 9 remaining straight-liners.
     assert "开放题意见（81 条）" in text
 
@@ -144,7 +144,7 @@ def test_report_lists_the_newest_texts_and_points_to_the_list(busy, login, monke
     from survey import evaluate
 
     monkeypatch.setattr(evaluate, "REPORT_TEXTS", 10)
-    text = login("evaluator").get("/evaluate/elder-satisfaction/report").text
+    text = login("evaluator").get("/e/default/evaluate/elder-satisfaction/report").text
     assert "意见119" in text and "意见100" not in text
     assert "以下是最新的 10 条" in text
 
@@ -154,18 +154,18 @@ def test_quality_list_is_paged_and_filtered(busy, login):
     make = Maker(busy)
     for _ in range(60):
         make.add(elder(), device_hash="dev", gap=timedelta(seconds=30))
-    page = client.get("/evaluate/elder-satisfaction/quality").text
+    page = client.get("/e/default/evaluate/elder-satisfaction/quality").text
     assert "共 72 条" in page  # 12 straight-liners and 60 in a burst
     assert page.count('name="reason"') == 50
-    assert client.get("/evaluate/elder-satisfaction/quality?page=2").text.count('name="reason"') == 22
-    only = client.get("/evaluate/elder-satisfaction/quality?rule=straight_line").text
+    assert client.get("/e/default/evaluate/elder-satisfaction/quality?page=2").text.count('name="reason"') == 22
+    only = client.get("/e/default/evaluate/elder-satisfaction/quality?rule=straight_line").text
     assert "共 12 条" in only and only.count('name="reason"') == 12
     rid = busy.execute("select max(id) from responses").fetchone()[0]
-    quality.review(busy, rid, "reinstate", "a family of six on one phone")
-    counted = client.get("/evaluate/elder-satisfaction/quality?status=counted").text
+    quality.review(busy, 1, rid, "reinstate", "a family of six on one phone")
+    counted = client.get("/e/default/evaluate/elder-satisfaction/quality?status=counted").text
     assert "共 1 条" in counted and f"reason-{rid}" in counted
-    assert "共 71 条" in client.get("/evaluate/elder-satisfaction/quality?status=excluded").text
-    wrong = client.get("/evaluate/elder-satisfaction/quality?rule=nope")
+    assert "共 71 条" in client.get("/e/default/evaluate/elder-satisfaction/quality?status=excluded").text
+    wrong = client.get("/e/default/evaluate/elder-satisfaction/quality?rule=nope")
     assert wrong.status_code == 400 and "rule" in wrong.text
 
 
@@ -178,6 +178,6 @@ def test_the_review_list_reads_the_partial_index_of_flagged_responses(busy):
 
 def test_the_index_counts_come_from_the_tallies(busy, login):
     busy.execute("update responses set excluded = 1 where id <= 5")
-    text = login("evaluator").get("/evaluate/").text
+    text = login("evaluator").get("/e/default/evaluate/").text
     # 120 responses; 12 straight-liners plus ids 2-5 newly excluded (id 1 was a straight-liner).
     assert "<td class=\"num\">120</td><td class=\"num\">16</td>" in text

@@ -15,10 +15,10 @@ AS_PRINTED = EXAMPLES / "seed-001-as-printed.yaml"
 
 def upload(client, path, name=""):
     """Upload a file through the form; return the response."""
-    page = client.get("/scores/")
+    page = client.get("/e/default/scores/")
     data = {"csrf_token": csrf_token(page.text), "name": name,
             "file": (io.BytesIO(Path(path).read_bytes()), Path(path).name)}
-    return client.post("/scores/upload", data=data, content_type="multipart/form-data")
+    return client.post("/e/default/scores/upload", data=data, content_type="multipart/form-data")
 
 
 def stored_count(app):
@@ -46,9 +46,9 @@ def seed_001(evaluator):
 def test_upload_valid_file_stores_it_and_shows_the_table(app, evaluator):
     response = upload(evaluator, SEED_001, name="武昌区 2019")
     assert response.status_code == 302
-    assert re.fullmatch(r"/scores/\d+", response.location)
+    assert re.fullmatch(r"/e/default/scores/\d+", response.location)
     assert stored_count(app) == 1
-    listing = evaluator.get("/scores/")
+    listing = evaluator.get("/e/default/scores/")
     assert "武昌区 2019" in listing.text and "seed-001-community-care.yaml" in listing.text
     from survey.db import get_db
 
@@ -105,14 +105,14 @@ def test_mismatch_rows_are_highlighted_in_words_too(evaluator, seed_001):
 
 
 def test_builtin_example_loads_with_one_click(app, evaluator):
-    listing = evaluator.get("/scores/")
+    listing = evaluator.get("/e/default/scores/")
     assert "seed-000-hotline-12349.yaml" in listing.text
-    response = evaluator.post("/scores/examples/seed-000-hotline-12349.yaml",
+    response = evaluator.post("/e/default/scores/examples/seed-000-hotline-12349.yaml",
                               data={"csrf_token": csrf_token(listing.text)})
     assert response.status_code == 302
     page = evaluator.get(response.location)
     assert "总分 91.99" in page.text
-    assert evaluator.post("/scores/examples/..%2Fapp.py",
+    assert evaluator.post("/e/default/scores/examples/..%2Fapp.py",
                           data={"csrf_token": csrf_token(listing.text)}).status_code == 404
 
 
@@ -158,19 +158,20 @@ def test_xlsx_neutralises_formula_text(evaluator, tmp_path):
 
 
 def test_evaluator_and_admin_may_open_staff_may_not(client, login, seed_001):
-    assert client.get("/scores/").status_code == 200  # the evaluator of the fixture
-    client.post("/logout", data={"csrf_token": csrf_token(client.get("/scores/").text)})
+    assert client.get("/e/default/scores/").status_code == 200  # the evaluator of the fixture
+    client.post("/logout", data={"csrf_token": csrf_token(client.get("/e/default/scores/").text)})
     login("admin")
-    assert client.get("/scores/").status_code == 200
+    assert client.get("/e/default/scores/").status_code == 200
     assert client.get(f"{seed_001}/table.xlsx").status_code == 200
-    client.post("/logout", data={"csrf_token": csrf_token(client.get("/scores/").text)})
+    client.post("/logout", data={"csrf_token": csrf_token(client.get("/e/default/scores/").text)})
     login("staff")
-    for path in ("/scores/", seed_001, f"{seed_001}/chart.png", f"{seed_001}/table.xlsx"):
+    for path in ("/e/default/scores/", seed_001, f"{seed_001}/chart.png", f"{seed_001}/table.xlsx"):
         assert client.get(path).status_code == 403, path
 
 
 def test_anonymous_visitors_are_sent_to_login(client, users):
-    for path in ("/scores/", "/scores/1", "/scores/1/chart.svg", "/scores/1/table.xlsx"):
+    for path in ("/e/default/scores/", "/e/default/scores/1", "/e/default/scores/1/chart.svg",
+                 "/e/default/scores/1/table.xlsx"):
         response = client.get(path)
         assert response.status_code == 302 and "/login" in response.location, path
 

@@ -92,8 +92,8 @@ def test_the_evaluator_page_shows_the_measured_rate_and_a_fresh_chart(app, respo
     page = evaluator.get("/login")
     evaluator.post("/login", data={"csrf_token": csrf_token(page.text), "username": "evaluator",
                                    "password": PASSWORD})
-    listing = evaluator.get("/scores/")
-    uploaded = evaluator.post("/scores/upload", content_type="multipart/form-data", data={
+    listing = evaluator.get("/e/default/scores/")
+    uploaded = evaluator.post("/e/default/scores/upload", content_type="multipart/form-data", data={
         "csrf_token": csrf_token(listing.text), "file": (io.BytesIO(SYSTEM.encode()), "system.yaml")})
     assert uploaded.status_code == 302
     table = uploaded.location

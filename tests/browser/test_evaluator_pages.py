@@ -48,7 +48,7 @@ def wait_for_charts(page):
 def test_dashboard_screenshots(browser, evaluator_server, artifacts, name, viewport):
     context, page = logged_in_page(browser, evaluator_server, viewport)
     try:
-        page.goto(evaluator_server.url("/evaluate/elder-satisfaction"))
+        page.goto(evaluator_server.url("/e/default/evaluate/elder-satisfaction"))
         expect(page.get_by_role("heading", name="各项指标")).to_be_visible()
         expect(page.get_by_text(re.compile(r"要达到±5个百分点需要 \d+ 份"))).not_to_have_count(0)
         wait_for_charts(page)
@@ -63,7 +63,7 @@ def test_dashboard_screenshots(browser, evaluator_server, artifacts, name, viewp
 def test_report_prints_to_pdf(browser, evaluator_server, artifacts):
     context, page = logged_in_page(browser, evaluator_server, {"width": 1280, "height": 900})
     try:
-        page.goto(evaluator_server.url("/evaluate/elder-satisfaction/report"))
+        page.goto(evaluator_server.url("/e/default/evaluate/elder-satisfaction/report"))
         wait_for_charts(page)
         page.emulate_media(media="print")
         expect(page.locator(".topbar")).to_be_hidden()
@@ -75,8 +75,8 @@ def test_report_prints_to_pdf(browser, evaluator_server, artifacts):
         context.close()
 
 
-@pytest.mark.parametrize("path,name", [("/evaluate/elder-satisfaction/problems", "problems"),
-                                       ("/evaluate/elder-satisfaction/quality", "quality")])
+@pytest.mark.parametrize("path,name", [("/e/default/evaluate/elder-satisfaction/problems", "problems"),
+                                       ("/e/default/evaluate/elder-satisfaction/quality", "quality")])
 def test_paged_lists_fit_a_phone(browser, evaluator_server, artifacts, path, name):
     """The paged problem and review lists (pager, rule/status filters) at 360 px wide."""
     with evaluator_server.app.app_context():

@@ -100,7 +100,7 @@ def test_generated_system_files_through_score_and_upload(fuzz_app, data):
     assert "Traceback" not in result.output + (result.stderr or "")
     before = stored(app, "indicator_systems")
     response = logged_in(app, "fuzz-eva").post(
-        "/scores/upload", data={"name": "", "file": (io.BytesIO(data), "generated.yaml")},
+        "/e/default/scores/upload", data={"name": "", "file": (io.BytesIO(data), "generated.yaml")},
         content_type="multipart/form-data")
     assert response.status_code in (302, 422), response.status_code
     if response.status_code == 422:

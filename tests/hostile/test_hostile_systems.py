@@ -71,10 +71,10 @@ def test_hostile_system_refused_by_score_in_a_sentence(runner, tmp_path, case):
 
 def upload(client, data, filename="system.yaml"):
     """Upload raw bytes as an indicator-system file; return the response."""
-    page = client.get("/scores/")
+    page = client.get("/e/default/scores/")
     form = {"csrf_token": csrf_token(page.text), "name": "",
             "file": (io.BytesIO(data), filename)}
-    return client.post("/scores/upload", data=form, content_type="multipart/form-data")
+    return client.post("/e/default/scores/upload", data=form, content_type="multipart/form-data")
 
 
 @pytest.mark.parametrize("case", sorted(REFUSED))

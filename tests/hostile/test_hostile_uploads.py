@@ -20,7 +20,7 @@ from .workbooks import HOSTILE, plain_roster
 @pytest.fixture
 def site(db):
     """The site the crafted rosters name (code S01)."""
-    return links.create_site(db, "S01", "新华社区")
+    return links.create_site(db, "S01", "新华社区", evaluation_id=1)
 
 
 def post_roster(client, data, filename):

@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from scoring import measures
+from scoring.measures import Rate
+from survey import measures_store as measures
 from survey import questionnaires, responses, tallies
 from survey.db import transaction
 
@@ -21,19 +22,19 @@ FILTERS = [None, {"channel": "door"}, {"site": "S2"}, {"period_from": "2024-03",
 
 def _plain(value):
     """A Rate or {group: Rate} as plain dicts."""
-    return value.to_dict() if isinstance(value, measures.Rate) else {k: v.to_dict() for k, v in value.items()}
+    return value.to_dict() if isinstance(value, Rate) else {k: v.to_dict() for k, v in value.items()}
 
 
 def _everything(db, questionnaire_id):
     """Every measure, without and with every breakdown, under every filter, as plain dicts:
     one by one (compute) and all at once (compute_all), which must agree."""
-    names = list(measures.compute_all(db, questionnaire_id))
+    names = list(measures.compute_all(db, 1, questionnaire_id))
     result = {}
     for index, filters in enumerate(FILTERS):
         for by in [None, *measures.BREAKDOWNS]:
             for name in names:
-                result[(index, by, name)] = _plain(measures.compute(db, questionnaire_id, name, filters, by))
-            together = measures.compute_all(db, questionnaire_id, filters, by)
+                result[(index, by, name)] = _plain(measures.compute(db, 1, questionnaire_id, name, filters, by))
+            together = measures.compute_all(db, 1, questionnaire_id, filters, by)
             assert {name: _plain(value) for name, value in together.items()} == \
                 {name: result[(index, by, name)] for name in names}
     return result
@@ -48,7 +49,7 @@ def _tally_rows(db):
 def _raw(monkeypatch, db, questionnaire_id):
     """The same, computed from the raw tables."""
     with monkeypatch.context() as patch:
-        patch.setattr(measures, "_tallies_usable", lambda db, filters: False)
+        patch.setattr(measures, "tallies_usable", lambda db, filters: False)
         return _everything(db, questionnaire_id)
 
 
@@ -57,9 +58,10 @@ def _populate(db, rng, count):
     questionnaire = questionnaires.get(db, "elder-satisfaction")
     with transaction(db):
         for code in ("S1", "S2", "S3"):
-            db.execute("insert into sites (code, name, kind) values (?, ?, '社区')", [code, code + "社区"])
+            db.execute("insert into sites (code, name, kind, evaluation_id) values (?, ?, '社区', 1)",
+                       [code, code + "社区"])
         # Two sites of one name: a breakdown by site merges them (the raw SQL groups by name).
-        db.execute("insert into sites (code, name, kind) values ('S4', 'S1社区', '街道')")
+        db.execute("insert into sites (code, name, kind, evaluation_id) values ('S4', 'S1社区', '街道', 1)")
     for index in range(count):
         services = rng.sample(["meals", "emergency_call", "hotline", "cleaning"], rng.randint(1, 3))
         answers = {"respondent": rng.choice(["self", "proxy", "assisted"]), "services": services,
@@ -75,7 +77,8 @@ def _populate(db, rng, count):
             answers["age_band"] = rng.choice(["60-69", "70-79", "80-89", "90+"])
         if rng.random() < 0.7:
             answers["living_alone"] = rng.choice("01")
-        meta = {"channel": rng.choice(["qr", "door", "phone"]), "site_id": rng.choice([None, 1, 2, 3, 4]),
+        meta = {"evaluation_id": 1, "channel": rng.choice(["qr", "door", "phone"]),
+                "site_id": rng.choice([None, 1, 2, 3, 4]),
                 "submitted_at": f"2024-{rng.randint(1, 8):02d}-{rng.randint(1, 28):02d}T10:00:00"}
         responses.record(db, questionnaire, f"tally-{index:05d}", answers, meta)
 
@@ -115,9 +118,9 @@ def test_tallies_match_raw_counts_through_every_change(db, monkeypatch):
 
 def test_a_period_finer_than_a_month_uses_the_raw_tables(db):
     """Days and times cannot be answered from month tallies: the raw tables are used."""
-    assert measures._tallies_usable(db, {"period_from": "2024-03"})
-    assert not measures._tallies_usable(db, {"period_from": "2024-03-15"})
-    assert not measures._tallies_usable(db, {"period_to": "2024-03-15T12:00"})
+    assert measures.tallies_usable(db, {"period_from": "2024-03"})
+    assert not measures.tallies_usable(db, {"period_from": "2024-03-15"})
+    assert not measures.tallies_usable(db, {"period_to": "2024-03-15T12:00"})
 
 
 @pytest.mark.parametrize(("filters", "by", "tally"), [
@@ -135,12 +138,12 @@ def test_a_period_finer_than_a_month_uses_the_raw_tables(db):
 ])
 def test_each_query_reads_the_smallest_tally_that_answers_it(filters, by, tally):
     """The site alone or none of it: a marginal row set; the site with another field: the fine tally."""
-    assert measures._tally_for(filters, by) == tally
+    assert measures.tally_for(filters, by) == tally
 
 
-def test_the_marginal_row_sets_agree_between_scoring_and_tallies():
-    """scoring.measures (no survey import) keeps its own copy of the row sets: the same."""
-    assert measures.MARGINALS == tallies.MARGINALS
+def test_the_measures_store_reads_the_row_sets_of_the_tallies():
+    """The store takes the row sets from survey.tallies (no copy of them to drift apart)."""
+    assert measures.MARGINALS is tallies.MARGINALS
 
 
 def test_an_older_database_gets_the_marginal_tallies(db, monkeypatch):
@@ -155,6 +158,7 @@ def test_an_older_database_gets_the_marginal_tallies(db, monkeypatch):
     assert _everything(db, "elder-satisfaction") == _raw(monkeypatch, db, "elder-satisfaction")
     questionnaire = questionnaires.get(db, "elder-satisfaction")
     responses.record(db, questionnaire, "tally-late-0001", {"respondent": "self", "services": ["meals"],
-                                                             "overall": "5"}, {"channel": "door", "site_id": 2})
+                                                             "overall": "5"},
+                     {"channel": "door", "site_id": 2, "evaluation_id": 1})
     assert db.execute("select sum(n) from response_marginals").fetchone()[0] == 21 * len(tallies.MARGINALS)
     assert _everything(db, "elder-satisfaction") == _raw(monkeypatch, db, "elder-satisfaction")
