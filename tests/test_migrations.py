@@ -179,7 +179,7 @@ def test_release_1_database_gains_the_quality_on_arrival_schema(release_1_db):
     assert "quality_medians" in db.table_names()
     indexes = {row[1] for row in db.execute("select type, name from sqlite_master where type = 'index'")}
     assert {"idx_responses_device", "idx_responses_household", "idx_responses_flagged"} <= indexes
-    quality.run(db, "elder-satisfaction")
+    quality.run(db, 1, "elder-satisfaction")
     assert db.execute("select n from quality_medians where questionnaire_id = 'elder-satisfaction'").fetchone()[0] > 0
     db.conn.close()
     assert counts(release_1_db) == before
