@@ -28,19 +28,19 @@ from common import ROOT, generate_elder_responses, machine, make_app  # noqa: E4
 
 Q = "elder-satisfaction"
 PAGES = {
-    "index": "/evaluate/",
-    "dashboard": f"/evaluate/{Q}",
-    "dashboard_filtered": f"/evaluate/{Q}?site=S03&period_from=2024-03&period_to=2024-08",
-    "problems": f"/evaluate/{Q}/problems",
-    "problems_page_3": f"/evaluate/{Q}/problems?page=3",
-    "quality": f"/evaluate/{Q}/quality",
-    "quality_by_rule": f"/evaluate/{Q}/quality?rule=speeder&status=excluded",
-    "report": f"/evaluate/{Q}/report",
+    "index": "/e/default/evaluate/",
+    "dashboard": f"/e/default/evaluate/{Q}",
+    "dashboard_filtered": f"/e/default/evaluate/{Q}?site=S03&period_from=2024-03&period_to=2024-08",
+    "problems": f"/e/default/evaluate/{Q}/problems",
+    "problems_page_3": f"/e/default/evaluate/{Q}/problems?page=3",
+    "quality": f"/e/default/evaluate/{Q}/quality",
+    "quality_by_rule": f"/e/default/evaluate/{Q}/quality?rule=speeder&status=excluded",
+    "report": f"/e/default/evaluate/{Q}/report",
 }
 # Timed too but outside the headline: a filter combining the site with another field reads
 # the fine tally (every field crossed), which grows with the data until every combination
 # exists (see survey/tallies.py); shown so the cost is known, not hidden.
-EXTRA = {"dashboard_site_and_channel": f"/evaluate/{Q}?site=S03&channel=door"}
+EXTRA = {"dashboard_site_and_channel": f"/e/default/evaluate/{Q}?site=S03&channel=door"}
 PASSWORD = "bench-evaluator-password"
 
 

@@ -32,7 +32,7 @@ app = create_app({{"TESTING": True, "SECRET_KEY": "bench", "DATABASE": {database
 with app.app_context():
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
-    rows = exports.response_rows(get_db(), "elder-satisfaction")
+    rows = exports.response_rows(get_db(), 1, "elder-satisfaction")
     if {fmt!r} == "csv":
         with open({output!r}, "w", encoding="utf-8", newline="") as stream:
             for chunk in exports.csv_chunks(rows, made_safe=True):

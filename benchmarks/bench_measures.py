@@ -25,7 +25,7 @@ QUESTIONNAIRE = "elder-satisfaction"
 
 def run(count, breakdown_all=False):
     """Generate, then time compute_all and the breakdowns; return the figures."""
-    from scoring import measures
+    from survey import measures_store as measures
     from survey.db import get_db
 
     with tempfile.TemporaryDirectory(prefix="bench-measures-") as folder:
@@ -38,26 +38,26 @@ def run(count, breakdown_all=False):
             rss_before = peak_rss_mib()
 
             started = time.perf_counter()
-            overall = measures.compute_all(db, QUESTIONNAIRE)
+            overall = measures.compute_all(db, 1, QUESTIONNAIRE)
             all_time = time.perf_counter() - started
 
             names = list(overall)
             started = time.perf_counter()
             chosen = names if breakdown_all else ["satisfaction_rate"]
-            grouped = {by: {name: measures.compute(db, QUESTIONNAIRE, name, by=by) for name in chosen}
+            grouped = {by: {name: measures.compute(db, 1, QUESTIONNAIRE, name, by=by) for name in chosen}
                        for by in measures.BREAKDOWNS}
             breakdown_time = time.perf_counter() - started
 
             started = time.perf_counter()
-            everything = {by: measures.compute_all(db, QUESTIONNAIRE, by=by) for by in measures.BREAKDOWNS}
+            everything = {by: measures.compute_all(db, 1, QUESTIONNAIRE, by=by) for by in measures.BREAKDOWNS}
             everything_time = time.perf_counter() - started
 
             started = time.perf_counter()
-            combined = measures.compute_all(db, QUESTIONNAIRE, {"channel": "door", "age_band": "80-89"}, by="site")
+            combined = measures.compute_all(db, 1, QUESTIONNAIRE, {"channel": "door", "age_band": "80-89"}, by="site")
             combined_time = time.perf_counter() - started
 
             started = time.perf_counter()
-            filtered = measures.compute_all(db, QUESTIONNAIRE, {"site": "S03", "period_from": "2024-04",
+            filtered = measures.compute_all(db, 1, QUESTIONNAIRE, {"site": "S03", "period_from": "2024-04",
                                                                 "period_to": "2024-06"})
             filtered_time = time.perf_counter() - started
     satisfaction = overall["satisfaction_rate"]

@@ -64,7 +64,8 @@ def generate_elder_responses(db, count, seed=1, batch=50_000):
     conn.execute("PRAGMA synchronous=OFF")
     version = conn.execute("select current_version from questionnaires where id = 'elder-satisfaction'").fetchone()[0]
     conn.execute("BEGIN")
-    conn.executemany("insert or ignore into sites (id, code, name, kind) values (?, ?, ?, '社区')",
+    # Everything in the evaluation `default` (id 1), as a single-campaign database is.
+    conn.executemany("insert or ignore into sites (id, code, name, kind, evaluation_id) values (?, ?, ?, '社区', 1)",
                      [(i, f"S{i:02d}", f"第{i}社区") for i in range(1, SITES + 1)])
     start_id = (conn.execute("select coalesce(max(id), 0) from responses").fetchone()[0] or 0) + 1
     epoch = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -78,8 +79,8 @@ def generate_elder_responses(db, count, seed=1, batch=50_000):
                          1 if rng.random() < 0.02 else 0))
         conn.executemany(
             "insert into responses (id, submission_id, questionnaire_id, questionnaire_version, site_id, channel,"
-            " respondent_type, age_band, living_alone, submitted_at, received_at, source, excluded)"
-            " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            " respondent_type, age_band, living_alone, submitted_at, received_at, source, excluded, evaluation_id)"
+            " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)", rows)
     last_id = start_id + count - 1
     between = "from responses where id between ? and ?"
     span = [start_id, last_id]

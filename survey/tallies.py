@@ -167,14 +167,19 @@ def create_schema(db):
 
 
 def rebuild(db):
-    """Recompute every tally from the raw rows (for a database that had rows before them)."""
+    """Recompute every tally from the raw rows (for a database that had rows before them).
+
+    Grouped by the columns, not by the key: the key is then built once per group instead
+    of once per answer (measured 40% faster on 334,000 answers, benchmarks/RESULTS.md).
+    """
     db.execute("delete from answer_tallies")
     db.execute("delete from response_tallies")
     db.execute(f"insert into answer_tallies (key, question_id, value, {COLUMNS}, n)"
                f" select {_key('r', ('a.question_id', 'a.value'))}, a.question_id, a.value, {_fields('r')}, count(*)"
-               f" from answers a join responses r on r.id = a.response_id group by 1")
+               f" from answers a join responses r on r.id = a.response_id group by a.question_id, a.value,"
+               f" {_fields('r')}")
     db.execute(f"insert into response_tallies (key, {COLUMNS}, n)"
-               f" select {_key('r')}, {_fields('r')}, count(*) from responses r group by 1")
+               f" select {_key('r')}, {_fields('r')}, count(*) from responses r group by {_fields('r')}")
     rebuild_marginals(db)
 
 
@@ -185,8 +190,11 @@ def rebuild_marginals(db):
     for table, extra in (("answer", ("t.question_id", "t.value")), ("response", ())):
         columns = "".join(f"{c[2:]}, " for c in extra)
         for dim in MARGINALS:
+            grouping = ", ".join([*extra, *(f"t.{c}" for c in SCOPE), "t.excluded", "t.submitted_at",
+                                  *(f"t.{f}" for f in MARGINALS[dim])])
             db.execute(f"insert into {table}_marginals (key, {columns}{MARGINAL_COLUMNS}, n)"
-                       f" select {_marginal_select(dim, 't', extra)}, sum(t.n) from {table}_tallies t group by 1")
+                       f" select {_marginal_select(dim, 't', extra)}, sum(t.n) from {table}_tallies t"
+                       f" group by {grouping}")
 
 
 def move_questionnaire(db, old, new):

@@ -183,3 +183,22 @@ def test_release_1_database_gains_the_quality_on_arrival_schema(release_1_db):
     assert db.execute("select n from quality_medians where questionnaire_id = 'elder-satisfaction'").fetchone()[0] > 0
     db.conn.close()
     assert counts(release_1_db) == before
+
+
+def test_migration_9_rebuilds_the_tallies_per_evaluation(release_1_db):
+    """Migration 9: the tallies gain evaluation_id (columns, keys, triggers) and are rebuilt
+    from the rows, every count now under evaluation 1; the old tally rows had none."""
+    conn = sqlite3.connect(release_1_db)
+    old_sums = {table: conn.execute(f"select sum(n) from {table}").fetchone()[0]
+                for table in ("answer_tallies", "response_tallies", "answer_marginals", "response_marginals")}
+    assert "evaluation_id" not in {row[1] for row in conn.execute("pragma table_info(answer_tallies)")}
+    conn.close()
+    db = connect(release_1_db)
+    migrations.upgrade(db)
+    assert 9 in migrations.applied(db)
+    for table, total in old_sums.items():
+        assert db.execute(f"select sum(n) from {table} where evaluation_id = 1").fetchone()[0] == total, table
+        assert db.execute(f"select count(*) from {table} where evaluation_id is not 1").fetchone()[0] == 0
+    triggers = dict(db.execute("select name, sql from sqlite_master where type = 'trigger'"
+                               " and name like 'tally_%'").fetchall())
+    assert len(triggers) == 5 and all("evaluation_id" in sql for sql in triggers.values())
