@@ -5,6 +5,8 @@ and `flask responses export`): the rows come from a generator reading the databa
 as it goes, and the writers hold one row (CSV: a few hundred) at a time.
 
 - CSV: UTF-8 with a BOM (Excel then reads the Chinese), written in chunks of rows.
+- The score table (score_table_xlsx): an indicator system's scored appendix table as a
+  styled workbook (openpyxl: merged level cells, 0.00 numbers, subtotal rows, grades).
 - XLSX: xlsxwriter in constant_memory mode (each row goes to a temporary file as soon as
   the next starts), into a temporary file that is then streamed out in 64 KiB pieces.
   Measured against openpyxl's write-only mode on 100,000 responses
@@ -25,7 +27,11 @@ import re
 import tempfile
 import zipfile
 
-from scoring.appendix import neutralise, safe_row
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+
+from scoring.appendix import LEVELS, appendix_rows, neutralise, safe_row, title
 from scoring.files import column_letter
 from survey import questionnaires
 
@@ -274,3 +280,95 @@ def xlsx_chunks(rows, sheet="responses", chunk=FILE_CHUNK, made_safe=False):
             if not piece:
                 break
             yield piece
+
+
+# ---------------------------------------------------------------- the score table
+
+SCORE_HEADERS = ["一级指标", "二级指标", "三级指标", "分值", "得分", "评分依据", "复核"]
+SCORE_WIDTHS = [14, 18, 26, 8, 8, 60, 30]
+SCORE_NUMBER_FORMAT = "0.00"
+THIN = Side(style="thin", color="000000")
+BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
+HEADER_FILL = PatternFill("solid", fgColor="EEF2F6")
+SUBTOTAL_FILL = PatternFill("solid", fgColor="F5F5F5")
+MISMATCH_FILL = PatternFill("solid", fgColor="FDE8E8")
+WRAP = Alignment(wrap_text=True, vertical="center")
+CENTRE = Alignment(horizontal="center", vertical="center", wrap_text=True)
+WEIGHT_COL, SCORE_COL, BASIS_COL, CHECK_COL = 4, 5, 6, 7
+
+
+def _score_cell(ws, row, col, value, bold=False, number=False):
+    """Write one bordered cell (text neutralised, numbers as 0.00) and return it."""
+    cell = ws.cell(row=row, column=col, value=float(value) if number else neutralise(value))
+    cell.border = BORDER
+    cell.alignment = CENTRE if number or col <= LEVELS else WRAP
+    if number:
+        cell.number_format = SCORE_NUMBER_FORMAT
+    if bold:
+        cell.font = Font(bold=True)
+    return cell
+
+
+def _score_borders(ws, first_row, last_row):
+    """Give every cell of the table a thin border (merged cells need it on each cell)."""
+    for row in ws.iter_rows(min_row=first_row, max_row=last_row, max_col=len(SCORE_HEADERS)):
+        for cell in row:
+            cell.border = BORDER
+
+
+def score_table_xlsx(result, measured=None):
+    """XLSX bytes of the appendix-style score table of ``result``."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "评分表"
+    ws.cell(row=1, column=1, value=neutralise(title(result))).font = Font(bold=True, size=14)
+    ws.cell(row=1, column=1).alignment = Alignment(horizontal="center", vertical="center")
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(SCORE_HEADERS))
+    ws.row_dimensions[1].height = 28
+    for col, header in enumerate(SCORE_HEADERS, start=1):
+        _score_cell(ws, 2, col, header, bold=True).fill = HEADER_FILL
+        ws.column_dimensions[get_column_letter(col)].width = SCORE_WIDTHS[col - 1]
+    line = 3
+    for item in appendix_rows(result, measured):
+        bold = item.kind != "leaf"
+        if item.kind == "leaf":
+            for cell in item.cells:
+                col = cell.node.level
+                _score_cell(ws, line, col, cell.name, bold=cell.node.level == 1)
+                if cell.mismatch:
+                    ws.cell(row=line, column=col).fill = MISMATCH_FILL
+                if cell.rowspan > 1 or cell.colspan > 1:
+                    ws.merge_cells(start_row=line, start_column=col, end_row=line + cell.rowspan - 1,
+                                   end_column=col + cell.colspan - 1)
+        else:
+            _score_cell(ws, line, 1, item.name, bold=True)
+            ws.merge_cells(start_row=line, start_column=1, end_row=line, end_column=LEVELS)
+        _score_cell(ws, line, WEIGHT_COL, item.weight, bold=bold, number=True)
+        _score_cell(ws, line, SCORE_COL, item.score, bold=bold, number=True)
+        _score_cell(ws, line, BASIS_COL, _score_basis(item), bold=bold)
+        _score_cell(ws, line, CHECK_COL, item.mismatch or "")
+        if item.kind != "leaf":
+            for col in range(1, len(SCORE_HEADERS) + 1):
+                ws.cell(row=line, column=col).fill = SUBTOTAL_FILL
+        if item.mismatch:
+            for col in (SCORE_COL, CHECK_COL):
+                ws.cell(row=line, column=col).fill = MISMATCH_FILL
+        line += 1
+    _score_borders(ws, 2, line - 1)
+    ws.freeze_panes = "A3"
+    ws.print_title_rows = "2:2"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def _score_basis(item):
+    """The 评分依据 text, with the survey rate, n and interval of a source leaf."""
+    rate = item.measured
+    if rate is None or getattr(rate, "value", None) is None:
+        return item.basis
+    low, high = rate.ci95
+    return (f"{item.basis}（调查值 {rate.value:.2%}，n={rate.n}，"
+            f"95% 置信区间 {low:.2%}–{high:.2%}）")

@@ -27,8 +27,7 @@ from scoring import IndicatorSystemError, UnknownMeasureError, load_system_yaml,
 from scoring.appendix import appendix_rows, title
 from scoring.files import MAX_BYTES, FileRefused, decode_text
 from scoring.report import display_width
-from scoring.xlsx import score_table_xlsx
-from survey import audit, measures_store, scope
+from survey import audit, exports, measures_store, scope
 from survey.auth import add_nav
 from survey.db import get_db, transaction
 
@@ -365,7 +364,7 @@ def table_xlsx(system_id):
     except IndicatorSystemError as exc:
         abort(Response(str(exc), status=409, mimetype="text/plain"))
     audit.log(get_db(), "score_table_exported", f"#{system_id} {row['name']}")
-    return Response(score_table_xlsx(result, measured), mimetype=XLSX_MIME,
+    return Response(exports.score_table_xlsx(result, measured), mimetype=XLSX_MIME,
                     headers={"Content-Disposition": f"attachment; filename=score-table-{system_id}.xlsx"})
 
 
