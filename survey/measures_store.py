@@ -10,6 +10,7 @@ a period bound finer than a month.
 """
 
 import json
+from typing import NamedTuple
 
 from scoring import coverage
 from scoring.indicators import UnknownMeasureError
@@ -38,6 +39,15 @@ _FIELD_OF_BY = {"site": "site_id", "channel": "channel", "respondent_type": "res
                 "age_band": "age_band", "living_alone": "living_alone"}
 _FIELD_OF_FILTER = {"site_id": "site_id", "site": "site_id", "channel": "channel",
                     "respondent_type": "respondent_type", "age_band": "age_band", "living_alone": "living_alone"}
+
+
+class Count(NamedTuple):
+    """How many answers (or responses) of a group had a value."""
+
+    group: object
+    question_id: str | None
+    value: str | None
+    n: int
 
 
 def current_definition(db, questionnaire_id):
@@ -112,7 +122,7 @@ def tally_for(filters, by):
 
 
 def grouped(db, evaluation_id, questionnaire_id, filters, by, question_ids):
-    """Rows (group, question_id, value, count) of the answers to `question_ids` among valid
+    """Counts (group, question_id, value, n) of the answers to `question_ids` among valid
     responses, or (group, None, None, count) of the responses when question_ids is None,
     from ONE grouped query on the smallest tally that answers it (else the raw tables)."""
     answers = question_ids is not None
@@ -125,9 +135,9 @@ def grouped(db, evaluation_id, questionnaire_id, filters, by, question_ids):
             sql = (f"select {group} as grp, a.question_id, a.value, count(*) from answers a"
                    f" join responses r on r.id = a.response_id{sites}"
                    f" where {clause} and a.question_id in ({marks}) group by grp, a.question_id, a.value")
-            return db.execute(sql, params + list(question_ids)).fetchall()
+            return [Count(*row) for row in db.execute(sql, params + list(question_ids)).fetchall()]
         sql = f"select {group} as grp, null, null, count(*) from responses r{sites} where {clause} group by grp"
-        return db.execute(sql, params).fetchall()
+        return [Count(*row) for row in db.execute(sql, params).fetchall()]
     clause, params = where(evaluation_id, questionnaire_id, filters, tallies=True)
     kind, dim = tally_for(filters, by)
     table = ("answer_" if answers else "response_") + kind
@@ -146,15 +156,14 @@ def grouped(db, evaluation_id, questionnaire_id, filters, by, question_ids):
                f" from ({sql}) t left join sites s on s.id = t.grp group by 1, 2, 3 having sum(t.n) > 0")
     else:
         sql += " having sum(r.n) > 0"
-    return db.execute(sql, params).fetchall()
+    return [Count(*row) for row in db.execute(sql, params).fetchall()]
 
 
 def counts(db, evaluation_id, questionnaire_id, question_ids, filters, by):
     """{question_id: {group: {value: count}}} for every question, from one query."""
     result = {question_id: {} for question_id in question_ids}
-    for grp, question_id, value, count in grouped(db, evaluation_id, questionnaire_id, filters, by,
-                                                  list(question_ids)):
-        result[question_id].setdefault(grp, {})[value] = count
+    for row in grouped(db, evaluation_id, questionnaire_id, filters, by, list(question_ids)):
+        result[row.question_id].setdefault(row.group, {})[row.value] = row.n
     return result
 
 
@@ -169,7 +178,7 @@ def value_counts(db, evaluation_id, questionnaire_id, question_id, filters=None,
 def _responses(db, evaluation_id, questionnaire_id, filters, by):
     """The `responses` measure: how many valid responses (per group with `by`)."""
     rows = grouped(db, evaluation_id, questionnaire_id, filters, by, None)
-    return response_counts({row[0]: row[3] for row in rows}, by)
+    return response_counts({row.group: row.n for row in rows}, by)
 
 
 def compute(db, evaluation_id, questionnaire_id, name, filters=None, by=None):
