@@ -100,3 +100,44 @@ def test_paged_lists_fit_a_phone(browser, evaluator_server, artifacts, path, nam
             assert name == "problems", "60 flagged responses must make a second page"
     finally:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def viewer_server(live_server):
+    """The live server with an evaluation `view-demo` of 30 answers and a viewer of it."""
+    from evaluate_helpers import Maker, elder
+
+    from survey import evaluations
+
+    with live_server.app.app_context():
+        db = get_db()
+        if evaluations.get(db, "view-demo") is None:
+            evaluation = evaluations.create(db, "view-demo", "查看示例")
+            make = Maker(db, evaluation.id)
+            site = make.site("V1", "查看社区")
+            for index in range(30):
+                make.add(elder("5" if index < 27 else "2", suggestion="只给评价组看的意见"), site_id=site)
+            create_user(db, "shot-viewer", PASSWORD, "viewer", "查看者", evaluation_id=evaluation.id)
+    return live_server
+
+
+def test_viewer_pages_at_phone_size_show_rates_but_no_rows_or_text(browser, viewer_server, artifacts):
+    context = browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN", bypass_csp=True)
+    page = context.new_page()
+    try:
+        page.goto(viewer_server.url("/login"))
+        page.locator("input[name=username]").fill("shot-viewer")
+        page.locator("input[name=password]").fill(PASSWORD)
+        page.locator("form [type=submit]").first.click()
+        expect(page).not_to_have_url(re.compile(r"/login"))
+        page.goto(viewer_server.url("/e/view-demo/evaluate/elder-satisfaction"))
+        wait_for_charts(page)
+        expect(page.locator("body")).to_contain_text("90.0")
+        assert "只给评价组看的意见" not in page.content()
+        assert page.locator("a[href*='/problems'], a[href*='/quality'], a[href*='responses.csv']").count() == 0
+        page.screenshot(path=str(artifacts / "evaluate-dashboard-viewer-phone.png"), full_page=True)
+        page.goto(viewer_server.url("/e/view-demo/scores/"))
+        assert page.locator("form[action*='/upload']").count() == 0
+        page.screenshot(path=str(artifacts / "scores-index-viewer-phone.png"), full_page=True)
+    finally:
+        context.close()
