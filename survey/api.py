@@ -24,9 +24,10 @@ from flask import Blueprint, g, jsonify, request
 
 from scoring import IndicatorSystemError
 from scoring.filters import FilterError, parse_filters
-from scoring.measures import BREAKDOWNS, compute, compute_all, current_definition, measure_specs
+from scoring.measures import measure_specs
 from survey import audit, evaluations, links, questionnaires
 from survey.db import get_db, transaction
+from survey.measures_store import BREAKDOWNS, compute, compute_all, current_definition
 from survey.scores import score_with_surveys, stored_system
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -237,8 +238,7 @@ def _measures(evaluation, questionnaire_id):
     by = request.args.get("by") or None
     if by is not None and by not in BREAKDOWNS:
         raise BadParameter(f"by: use one of {', '.join(BREAKDOWNS)}, got '{by}'")
-    scoped = scoped_filters(evaluation, filters)
-    rates = compute_all(db, questionnaire_id, scoped)
+    rates = compute_all(db, evaluation.id, questionnaire_id, filters)
     body = {"evaluation": evaluation.slug, "questionnaire": questionnaire_id,
             "filters": {k: str(v) for k, v in filters.items()},
             "measures": {name: rate.to_dict() for name, rate in rates.items()}}
@@ -246,16 +246,11 @@ def _measures(evaluation, questionnaire_id):
         body["by"] = by
         body["breakdown"] = {
             name: [{"group": "" if grp is None else str(grp), **rate.to_dict()}
-                   for grp, rate in compute(db, questionnaire_id, name, scoped, by).items()]
+                   for grp, rate in compute(db, evaluation.id, questionnaire_id, name, filters, by).items()]
             for name in rates}
     audit.log(db, "api_measures", f"{questionnaire_id} {request.query_string.decode()[:200]}",
               user=g.api_user["username"], evaluation_id=evaluation.id)
     return jsonify(body)
-
-
-def scoped_filters(evaluation, filters):
-    """The measure filters restricted to one evaluation's responses."""
-    return {**filters, "evaluation_id": evaluation.id}
 
 
 @bp.get("/evaluations/<slug>/scores")
@@ -307,7 +302,7 @@ def _score(evaluation, system_id):
         return _error(404, f"no indicator system {system_id} in evaluation '{evaluation.slug}'")
     filters = _filters()
     try:
-        result, measured = score_with_surveys(db, stored_system(row), scoped_filters(evaluation, filters))
+        result, measured = score_with_surveys(db, evaluation.id, stored_system(row), filters)
     except IndicatorSystemError as exc:
         return _error(409, str(exc))
     body = {"evaluation": evaluation.slug, "system_id": int(system_id),

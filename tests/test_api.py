@@ -29,7 +29,7 @@ def make_app(folder):
             make.add(elder(overall=overall, respondent="self"), site_id=site)
         make.add(elder(overall="5", respondent="assisted"), channel="door")
         token = api.create_token(db, "evaluator")
-        store_system(db, "热线满意度", "hotline-survey.yaml", SURVEY_SYSTEM)
+        store_system(db, 1, "热线满意度", "hotline-survey.yaml", SURVEY_SYSTEM)
     return app, token
 
 
@@ -91,13 +91,13 @@ def test_a_back_office_session_is_not_a_token(api_app):
     page = client.get("/login")
     client.post("/login", data={"csrf_token": csrf_token(page.text), "username": "evaluator",
                                 "password": "correct-horse-battery"})
-    assert client.get("/evaluate/").status_code == 200
+    assert client.get("/e/default/evaluate/").status_code == 200
     assert client.get("/api/v1/questionnaires").status_code == 401
 
 
 def test_a_token_does_not_open_the_back_office(api_app):
     app, token = api_app
-    response = app.test_client().get("/evaluate/", headers={"Authorization": f"Bearer {token}"})
+    response = app.test_client().get("/e/default/evaluate/", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 302 and "/login" in response.location
 
 
