@@ -4,9 +4,10 @@ desktop sizes, and the report printed to PDF (test-artifacts/)."""
 import re
 
 import pytest
+from evaluate_helpers import Maker, elder
 from playwright.sync_api import expect
 
-from survey import demo
+from survey import demo, evaluations
 from survey.auth import create_user
 from survey.db import get_db
 
@@ -18,7 +19,7 @@ def evaluator_server(live_server):
     """The live server with the demo data and an evaluator account."""
     with live_server.app.app_context():
         db = get_db()
-        demo.load_demo(db)
+        demo.load_demo(db, evaluations.get(db, "default"))
         if db.execute("select 1 from users where username = 'shot-evaluator'").fetchone() is None:
             create_user(db, "shot-evaluator", PASSWORD, "evaluator", "评价组")
     return live_server
@@ -105,10 +106,6 @@ def test_paged_lists_fit_a_phone(browser, evaluator_server, artifacts, path, nam
 @pytest.fixture(scope="module")
 def viewer_server(live_server):
     """The live server with an evaluation `view-demo` of 30 answers and a viewer of it."""
-    from evaluate_helpers import Maker, elder
-
-    from survey import evaluations
-
     with live_server.app.app_context():
         db = get_db()
         if evaluations.get(db, "view-demo") is None:
