@@ -48,7 +48,7 @@ def create_app(test_config=None):
             # must still run, with the definitions already stored.
             app.logger.warning("questionnaire definitions not loaded: %s", exc)
 
-    from survey import auth, evaluations_web, importer, links, respond
+    from survey import auth, evaluations_web, links, respond
 
     auth.init_app(app)
     evaluations_web.init_app(app)
@@ -56,7 +56,6 @@ def create_app(test_config=None):
     cli.init_app(app)
     app.register_blueprint(respond.bp)
     app.register_blueprint(links.bp)
-    importer.init_app(app)
     from survey import api, evaluate
 
     evaluate.init_app(app)
@@ -64,12 +63,13 @@ def create_app(test_config=None):
     from survey import scores
 
     scores.init_app(app)
-    from survey import admin, api_submissions, conflicts, fieldwork
+    from survey import admin, api_submissions, conflicts, fieldwork, users
 
     fieldwork.init_app(app)
     api_submissions.init_app(app)
     conflicts.init_app(app)
     admin.init_app(app)
+    users.init_app(app)
 
     @app.get("/health")
     def health():

@@ -1,6 +1,13 @@
 """`POST /api/submissions`: one JSON endpoint for the staff app's offline queue and integrations.
 
-Body: {"id": "<uuid>", "questionnaire": "<id>", "answers": {...}, "meta": {...}}.
+Body: {"id": "<uuid>", "questionnaire": "<id>", "evaluation": "<slug>", "answers": {...}, "meta": {...}}.
+- `evaluation` names the evaluation the form was filled in for. Without it the submitter's
+  only evaluation with field work (a manager or staff role there; any for an admin) is
+  used; with several it is 400 with field "evaluation" naming the choices. A slug that does
+  not exist, or where the submitter holds no role, is 404 (the same answer for both, as
+  everywhere: nobody learns which evaluations exist); a role without field work (evaluator,
+  viewer) is 403. The questionnaire, household, site and link must belong to it (400
+  naming the field otherwise).
 - 201 with {"id", "kind", "response_id"|"visit_id"} when first stored; 200 with the same
   body when the same id comes again (a retry), never a second row. `responses.record`
   and a unique submission id in `visits` make this hold under concurrent retries too.
@@ -47,13 +54,14 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from survey import auth, questionnaires, responses, submission_schema, vocabulary
+from survey import auth, evaluations, questionnaires, responses, submission_schema, vocabulary
 from survey.db import get_db, transaction
 
 bp = Blueprint("api_submissions", __name__)
 TOKEN_SALT = "field-submit"
 DEFAULT_TOKEN_MAX_AGE = int(timedelta(days=30).total_seconds())
-SUBMIT_ROLES = ("staff", "admin")
+# Global roles that may hold a field role somewhere (the role in the evaluation decides).
+SUBMIT_ROLES = ("staff", "manager", "admin")
 OUTCOMES = vocabulary.OUTCOMES
 STAFF_CHANNELS = vocabulary.STAFF_CHANNELS
 EXTRA_META = ("outcome", "note")
@@ -117,8 +125,36 @@ def load_token_user():
     return None
 
 
+def field_evaluations(db, user):
+    """The evaluations where `user` may do field work (all for an admin), newest first."""
+    is_admin = user.role == "admin"
+    return [e for e in evaluations.for_user(db, user.id, is_admin)
+            if evaluations.may(evaluations.role_of(db, user.id, e.id, is_admin), "field")]
+
+
+def resolve_evaluation(db, slug, user):
+    """The evaluation a submission is for (see the module docstring); raises BadSubmission."""
+    if slug is None:
+        mine = field_evaluations(db, user)
+        if len(mine) == 1:
+            return mine[0]
+        if not mine:
+            raise BadSubmission("evaluation", "you hold no field role in any evaluation", status=403)
+        choices = ", ".join(sorted(e.slug for e in mine))
+        raise BadSubmission("evaluation", f"you work in several evaluations; name one of: {choices}")
+    evaluation = evaluations.get(db, slug)
+    role = evaluations.role_of(db, user.id, evaluation.id, user.role == "admin") if evaluation else None
+    if role is None:
+        raise BadSubmission("evaluation", f"no evaluation '{slug}'", status=404)
+    if not evaluations.may(role, "field"):
+        raise BadSubmission("evaluation", f"your role in '{slug}' ({role}) does not collect answers", status=403)
+    return evaluation
+
+
 def check_payload(db, payload, user):
     """Check a submission body; return (questionnaire, id, clean answers, meta, outcome, note).
+
+    `meta["evaluation_id"]` is the evaluation resolved from the body's `evaluation`.
 
     The shape is survey.submission_schema's (shared with the staff form and the tests);
     what needs the database (questionnaire, roster, hidden questions) is checked here.
@@ -135,6 +171,9 @@ def check_payload(db, payload, user):
         questionnaire = questionnaires.get(db, payload["questionnaire"])
     except questionnaires.UnknownQuestionnaire:
         raise BadSubmission("questionnaire", f"no questionnaire '{payload['questionnaire']}'") from None
+    evaluation = resolve_evaluation(db, payload.get("evaluation"), user)
+    if not evaluations.uses(db, evaluation.id, questionnaire.id):
+        raise BadSubmission("questionnaire", f"the evaluation '{evaluation.slug}' does not use '{questionnaire.id}'")
     answers = payload.get("answers") or {}
     meta = {key: value for key, value in (payload.get("meta") or {}).items() if value is not None}
     outcome = meta.pop("outcome", None) or "completed"
@@ -143,17 +182,20 @@ def check_payload(db, payload, user):
         if key in meta:  # the schema allows only ASCII digits here
             meta[key] = int(meta[key])
     meta["staff_user_id"] = user.id
-    if meta.get("link_code") and db.execute("select 1 from links where code = ?",
-                                            [meta["link_code"]]).fetchone() is None:
-        raise BadSubmission("link_code", "no such link")
+    meta["evaluation_id"] = evaluation.id
+    if meta.get("link_code") and db.execute("select 1 from links where code = ? and evaluation_id = ?",
+                                            [meta["link_code"], evaluation.id]).fetchone() is None:
+        raise BadSubmission("link_code", f"no such link in the evaluation '{evaluation.slug}'")
     if meta.get("household_id") is not None:
-        household = db.execute("select site_id from households where id = ?", [meta["household_id"]]).fetchone()
+        household = db.execute("select site_id from households where id = ? and evaluation_id = ?",
+                               [meta["household_id"], evaluation.id]).fetchone()
         if household is None:
-            raise BadSubmission("household_id", "no such household on the roster")
+            raise BadSubmission("household_id", f"no such household on the roster of '{evaluation.slug}'")
         meta["site_id"] = household[0]
     elif meta.get("site_id") is not None and db.execute(
-            "select 1 from sites where id = ?", [meta["site_id"]]).fetchone() is None:
-        raise BadSubmission("site_id", "no such site")
+            "select 1 from sites where id = ? and evaluation_id = ?",
+            [meta["site_id"], evaluation.id]).fetchone() is None:
+        raise BadSubmission("site_id", f"no such site in the evaluation '{evaluation.slug}'")
     staff_visit = meta.get("channel") in STAFF_CHANNELS
     if outcome != "completed":
         if not staff_visit or meta.get("household_id") is None:
@@ -183,23 +225,25 @@ def _as_lists(answers):
             for qid, value in answers.items()}
 
 
-def keep_conflict(db, payload, user, kind):
-    """Keep a submission that reused an id with other content, for an evaluator; return its id."""
+def keep_conflict(db, payload, user, kind, evaluation_id):
+    """Keep a submission that reused an id with other content, for the evaluation's
+    evaluators; return its id."""
     text = json.dumps(payload, ensure_ascii=False, sort_keys=True)
     digest = hashlib.sha256(text.encode()).hexdigest()
     with transaction(db):
         db.execute(
-            "insert into submission_conflicts (submission_id, questionnaire_id, kind, payload, payload_hash,"
-            " staff_user_id, received_at) values (?, ?, ?, ?, ?, ?, ?)"
+            "insert into submission_conflicts (evaluation_id, submission_id, questionnaire_id, kind, payload,"
+            " payload_hash, staff_user_id, received_at) values (?, ?, ?, ?, ?, ?, ?, ?)"
             " on conflict(submission_id, payload_hash) do nothing",
-            [payload["id"], payload.get("questionnaire"), kind, text, digest, user.id, responses.now_iso()])
+            [evaluation_id, payload["id"], payload.get("questionnaire"), kind, text, digest, user.id,
+             responses.now_iso()])
         return db.execute("select id from submission_conflicts where submission_id = ? and payload_hash = ?",
                           [payload["id"], digest]).fetchone()[0]
 
 
-def _conflict(db, payload, user, kind, why):
+def _conflict(db, payload, user, kind, why, evaluation_id):
     """Keep the second version and refuse it with 409 (never drop it, never overwrite the first)."""
-    conflict_id = keep_conflict(db, payload, user, kind)
+    conflict_id = keep_conflict(db, payload, user, kind, evaluation_id)
     error = BadSubmission("id", f"{why}; this version is kept for review (conflict #{conflict_id})", status=409)
     error.conflict_id = conflict_id
     raise error
@@ -213,20 +257,24 @@ def store(db, payload, user):
     conflict: 409, and the new version is kept in submission_conflicts.
     """
     questionnaire, submission_id, clean, meta, outcome, note = check_payload(db, payload, user)
-    visit = db.execute("select outcome, household_id from visits where submission_id = ?",
+    evaluation_id = meta["evaluation_id"]
+    visit = db.execute("select outcome, household_id, evaluation_id from visits where submission_id = ?",
                        [submission_id]).fetchone()
+    if visit is not None and visit[2] != evaluation_id:
+        _conflict(db, payload, user, "visit", "this id was already recorded in another evaluation", evaluation_id)
     existing = responses.find(db, submission_id)
     if outcome != "completed":
         if existing is not None:
-            _conflict(db, payload, user, "visit", "this id was already recorded as an interview")
+            _conflict(db, payload, user, "visit", "this id was already recorded as an interview", evaluation_id)
         body, created = _store_visit(db, questionnaire.id, submission_id, meta, outcome, note, None)
         if not created and (visit := db.execute("select outcome, household_id from visits where submission_id = ?",
                                                 [submission_id]).fetchone()) != (outcome, meta["household_id"]):
-            _conflict(db, payload, user, "visit", f"this id was already recorded as a visit ({visit[0]})")
+            _conflict(db, payload, user, "visit", f"this id was already recorded as a visit ({visit[0]})",
+                      evaluation_id)
         return body, created
     if visit is not None and visit[0] != "completed":
         _conflict(db, payload, user, "response", f"this id was already recorded as a visit without interview"
-                                                  f" ({visit[0]})")
+                                                  f" ({visit[0]})", evaluation_id)
     try:
         response_id, created = responses.record(db, questionnaire, submission_id, clean, meta)
     except responses.HouseholdAnswered as exc:
@@ -241,9 +289,12 @@ def store(db, payload, user):
                                 status=409) from None
         created = False
     if not created:
-        stored = db.execute("select questionnaire_id from responses where id = ?", [response_id]).fetchone()[0]
-        if stored != questionnaire.id or _as_lists(responses.answers_of(db, response_id)) != _as_lists(clean):
-            _conflict(db, payload, user, "response", "this id was already stored with other answers")
+        stored = db.execute("select questionnaire_id, evaluation_id from responses where id = ?",
+                            [response_id]).fetchone()
+        if tuple(stored) != (questionnaire.id, evaluation_id) \
+                or _as_lists(responses.answers_of(db, response_id)) != _as_lists(clean):
+            _conflict(db, payload, user, "response", "this id was already stored with other answers"
+                      " (or in another evaluation)", evaluation_id)
     if meta.get("channel") in STAFF_CHANNELS and meta.get("household_id") is not None:
         _store_visit(db, questionnaire.id, submission_id, meta, outcome, note, response_id)
     return {"id": submission_id, "kind": "response", "response_id": response_id}, created
@@ -253,10 +304,10 @@ def _store_visit(db, questionnaire_id, submission_id, meta, outcome, note, respo
     """Record a staff visit or call once per submission id; return (body, created)."""
     with transaction(db):
         cursor = db.execute(
-            "insert into visits (submission_id, questionnaire_id, household_id, staff_user_id, mode,"
-            " outcome, note, response_id, visited_at, received_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "insert into visits (evaluation_id, submission_id, questionnaire_id, household_id, staff_user_id, mode,"
+            " outcome, note, response_id, visited_at, received_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " on conflict(submission_id) do nothing",
-            [submission_id, questionnaire_id, meta["household_id"], meta["staff_user_id"],
+            [meta["evaluation_id"], submission_id, questionnaire_id, meta["household_id"], meta["staff_user_id"],
              meta["channel"], outcome, note, response_id,
              meta.get("submitted_at") or responses.now_iso(), responses.now_iso()])
         created = cursor.rowcount == 1

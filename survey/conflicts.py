@@ -12,10 +12,11 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from survey import audit, auth, questionnaires, responses
+from survey import audit, auth, questionnaires, responses, scope
 from survey.db import get_db, transaction
 
-bp = Blueprint("conflicts", __name__, url_prefix="/conflicts")
+bp = Blueprint("conflicts", __name__, url_prefix="/e/<evaluation>/conflicts")
+scope.scope_blueprint(bp)
 DECISIONS = ("kept_first", "used_second")
 
 
@@ -23,11 +24,12 @@ class ConflictError(ValueError):
     """A decision cannot be applied; the message names the conflict and why."""
 
 
-def pending(db):
-    """The undecided conflicts, oldest first, each with both versions' answers."""
+def pending(db, evaluation_id):
+    """The evaluation's undecided conflicts, oldest first, each with both versions' answers."""
     rows = []
     for row in db.query("select c.*, u.username from submission_conflicts c left join users u"
-                        " on u.id = c.staff_user_id where c.status = 'pending' order by c.id"):
+                        " on u.id = c.staff_user_id where c.evaluation_id = ? and c.status = 'pending'"
+                        " order by c.id", [evaluation_id]):
         second = json.loads(row["payload"])
         response_id = responses.find(db, row["submission_id"])
         visit = db.execute("select outcome from visits where submission_id = ?", [row["submission_id"]]).fetchone()
@@ -39,10 +41,10 @@ def pending(db):
     return rows
 
 
-def decide(db, conflict_id, decision, username):
-    """Apply an evaluator's decision to a pending conflict. Raises ConflictError."""
+def decide(db, evaluation_id, conflict_id, decision, username):
+    """Apply an evaluator's decision to one of the evaluation's pending conflicts. Raises ConflictError."""
     row = db.execute("select submission_id, questionnaire_id, kind, payload, status from submission_conflicts"
-                     " where id = ?", [conflict_id]).fetchone()
+                     " where id = ? and evaluation_id = ?", [conflict_id, evaluation_id]).fetchone()
     if row is None or row[4] != "pending":
         raise ConflictError(f"conflict #{conflict_id} is not pending")
     if decision not in DECISIONS:
@@ -65,20 +67,20 @@ def decide(db, conflict_id, decision, username):
 
 
 @bp.get("/")
-@auth.role_required("evaluator")
+@scope.requires("results")
 def index():
-    """The pending conflicts, both versions side by side."""
-    return render_template("conflicts/index.html", rows=pending(get_db()))
+    """The evaluation's pending conflicts, both versions side by side."""
+    return render_template("conflicts/index.html", rows=pending(get_db(), scope.current().id))
 
 
 @bp.post("/<int:conflict_id>")
-@auth.role_required("evaluator")
+@scope.requires("results")
 def decide_view(conflict_id):
     """Record an evaluator's decision on one conflict."""
     db = get_db()
     decision = request.form.get("decision", "")
     try:
-        decide(db, conflict_id, decision, current_user.username)
+        decide(db, scope.current().id, conflict_id, decision, current_user.username)
     except ConflictError as exc:
         flash(str(exc))
         return redirect(url_for("conflicts.index"))

@@ -1,11 +1,14 @@
 """The staff side (入户调查 / 电话回访): household list, assisted forms, offline app.
 
-Pages under /field/ are an installable web app: static/field/sw.js (served from
-/field/sw.js so its scope covers /field/) caches them with the questionnaires'
-forms, and static/field/field.js keeps completed forms in IndexedDB until
-`POST /api/submissions` accepts them (see survey/api_submissions.py).
+Pages under /e/<slug>/field/ are an installable web app, one per evaluation:
+static/field/sw.js (served from /e/<slug>/field/sw.js so its scope covers that
+evaluation's field pages) caches them with the questionnaires' forms, and
+static/field/field.js keeps completed forms in IndexedDB, each with the slug of the
+evaluation it was filled in for, until `POST /api/submissions` accepts them (see
+survey/api_submissions.py). The old /field/ address (installed apps, bookmarks) leads
+to the user's evaluation.
 
-/field/sw.js needs a login like every other staff page (no new public endpoint):
+The worker needs a login like every other staff page (no new public endpoint):
 the browser registers it from a logged-in page; when the session has expired a
 later update check gets a redirect, which the browser treats as a failed update
 and keeps running the installed worker, so the app keeps working offline.
@@ -17,13 +20,28 @@ from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_login import current_user
 
-from survey import api_submissions, audit, auth, questionnaires, responses, roster
+from survey import api_submissions, audit, auth, evaluations, field_storage, questionnaires, responses, roster, scope
 from survey.db import get_db
 
-bp = Blueprint("fieldwork", __name__, url_prefix="/field")
+bp = Blueprint("fieldwork", __name__, url_prefix="/e/<evaluation>/field")
+scope.scope_blueprint(bp)
+# The address before evaluations existed: installed apps and bookmarks open it.
+legacy = Blueprint("fieldwork_legacy", __name__)
 STATIC_FIELD = Path(__file__).resolve().parent.parent / "static" / "field"
 RESPONDENTS = {"self": "本人", "proxy": "代答", "assisted": "工作人员协助"}
 
@@ -45,9 +63,14 @@ def create_schema(db):
                " on responses (questionnaire_id, household_id) where household_id is not null")
 
 
+def _evaluation_id():
+    """The id of this request's evaluation."""
+    return scope.current().id
+
+
 def _questionnaire_list(db):
-    """(id, title) of every loaded questionnaire."""
-    return db.execute("select id, title_zh from questionnaires order by id").fetchall()
+    """(id, title) of the questionnaires this evaluation uses."""
+    return field_storage.questionnaire_list(db, _evaluation_id())
 
 
 def _chosen_questionnaire(db):
@@ -59,11 +82,10 @@ def _chosen_questionnaire(db):
     return "elder-satisfaction" if "elder-satisfaction" in ids else (ids[0] if ids else None)
 
 
-def assigned_household_ids(db, user_id):
-    """Ids of the households assigned to a user, one by one or through their whole site."""
-    return {row[0] for row in db.execute(
-        "select h.id from households h join assignments a on a.user_id = ?"
-        " and (a.household_id = h.id or a.site_id = h.site_id)", [user_id]).fetchall()}
+def _sees_personal_data():
+    """Whether this user may see unmasked personal data here: granted it, and not a viewer
+    (viewers see statistics only)."""
+    return current_user.can_see_personal_data and g.evaluation_role != "viewer"
 
 
 def _with_phone(shown, row, assigned):
@@ -72,7 +94,7 @@ def _with_phone(shown, row, assigned):
     Staff see and can call (tel:) the number of a household assigned to them; anyone
     else sees it masked, unless granted personal data (as on every other page).
     """
-    full = row["phone"] if (row["id"] in assigned or current_user.can_see_personal_data) else None
+    full = row["phone"] if (row["id"] in assigned or _sees_personal_data()) else None
     shown["phone_shown"] = full or shown.get("phone") or ""
     shown["phone_callable"] = bool(full)
     shown["phone_tel"] = re.sub(r"[^\d+]", "", full or "")
@@ -81,19 +103,15 @@ def _with_phone(shown, row, assigned):
 
 
 def household_status(db, questionnaire_id, site_id=None):
-    """Roster rows with `answered` and `last_outcome` for one questionnaire, masked per user."""
-    answered = {row[0] for row in db.execute(
-        "select household_id from responses where questionnaire_id = ? and household_id is not null",
-        [questionnaire_id]).fetchall()}
-    last = {}
-    for household_id, outcome, visited_at in db.execute(
-            "select household_id, outcome, visited_at from visits where questionnaire_id = ?"
-            " order by visited_at", [questionnaire_id]).fetchall():
-        last[household_id] = (outcome, visited_at)
+    """This evaluation's roster rows with `answered` and `last_outcome` for one questionnaire,
+    masked per user."""
+    evaluation_id = _evaluation_id()
+    answered = field_storage.answered_household_ids(db, evaluation_id, questionnaire_id)
+    last = field_storage.last_outcomes(db, evaluation_id, questionnaire_id)
     rows = []
-    assigned = assigned_household_ids(db, current_user.id)
-    for row in roster.households(db, site_id):
-        shown = _with_phone(roster.for_display(row, current_user.can_see_personal_data), row, assigned)
+    assigned = field_storage.assigned_household_ids(db, evaluation_id, current_user.id)
+    for row in roster.households(db, site_id, evaluation_id):
+        shown = _with_phone(roster.for_display(row, _sees_personal_data()), row, assigned)
         shown["answered"] = row["id"] in answered
         outcome = last.get(row["id"])
         shown["last_outcome"] = api_submissions.OUTCOMES.get(outcome[0]) if outcome else None
@@ -121,9 +139,9 @@ def _matches(row, words, status):
 
 
 @bp.get("/")
+@scope.requires("field")
 def index():
     """The staff app's home: households to visit or call, and the unsent forms."""
-    auth_check()
     db = get_db()
     questionnaire_id = _chosen_questionnaire(db)
     site_id = request.args.get("site", type=int)
@@ -136,7 +154,7 @@ def index():
     mine = request.args.get("mine") == "1"
     rows = [r for r in rows if _matches(r, words, status) and (not mine or r["assigned"])]
     _audit_reveals(db, rows, "field list")
-    sites = db.execute("select id, name from sites order by name").fetchall()
+    sites = field_storage.sites(db, _evaluation_id())
     return render_template(
         "fieldwork/index.html", rows=rows, questionnaire_id=questionnaire_id,
         questionnaire_list=_questionnaire_list(db), sites=sites, site_id=site_id,
@@ -145,14 +163,10 @@ def index():
         retry_ms=current_app.config.get("FIELD_RETRY_MS"))
 
 
-def auth_check():
-    """Staff and admins only (evaluators read measures, they do not collect)."""
-    if current_user.role not in ("staff", "admin"):
-        abort(403)
-
-
 def _form_context(db, questionnaire_id):
-    """What the form template needs for one questionnaire."""
+    """What the form template needs for one of this evaluation's questionnaires."""
+    if not evaluations.uses(db, _evaluation_id(), questionnaire_id):
+        abort(404)
     try:
         questionnaire = questionnaires.get(db, questionnaire_id)
     except questionnaires.UnknownQuestionnaire:
@@ -168,13 +182,13 @@ def _form_context(db, questionnaire_id):
 
 
 @bp.get("/form/<questionnaire_id>")
+@scope.requires("field")
 def form(questionnaire_id):
     """The assisted form: mode, who answers, consent, the questions, or the outcome of no interview.
 
     One page serves every household (the household comes in the query string), so the
     service worker caches it once per questionnaire and field.js fills in the household.
     """
-    auth_check()
     db = get_db()
     household_id = request.args.get("household", type=int)
     household = _shown_household(db, household_id)
@@ -187,28 +201,26 @@ def form(questionnaire_id):
 
 def _shown_household(db, household_id):
     """A household as the current user may see it (phone per assignment), or None."""
-    row = roster.get_household(db, household_id) if household_id else None
+    row = roster.get_household(db, household_id, _evaluation_id()) if household_id else None
     if row is None:
         return None
-    assigned = assigned_household_ids(db, current_user.id)
-    return _with_phone(roster.for_display(row, current_user.can_see_personal_data), row, assigned)
+    assigned = field_storage.assigned_household_ids(db, _evaluation_id(), current_user.id)
+    return _with_phone(roster.for_display(row, _sees_personal_data()), row, assigned)
 
 
 def _answered(db, questionnaire_id, household_id):
     """Whether a household already has a stored response to this questionnaire."""
-    return bool(household_id) and db.execute(
-        "select 1 from responses where questionnaire_id = ? and household_id = ?",
-        [questionnaire_id, household_id]).fetchone() is not None
+    return field_storage.household_answered(db, _evaluation_id(), questionnaire_id, household_id)
 
 
 @bp.get("/call/<int:household_id>")
+@scope.requires("field")
 def call(household_id):
     """Call a household assigned to me: audited, then the phone's dialler (tel:).
 
     Without JavaScript the 拨打 button lands here; field.js records the reveal with a
     beacon and dials directly, so the call is one tap either way.
     """
-    auth_check()
     db = get_db()
     household = _shown_household(db, household_id)
     if household is None or not household["phone_callable"]:
@@ -219,7 +231,7 @@ def call(household_id):
     return redirect(f"tel:{household['phone_tel']}")
 
 
-def payload_from_form(questionnaire, form_data, respondent_question):
+def payload_from_form(questionnaire, form_data, respondent_question, evaluation_slug=None):
     """The /api/submissions body built from the no-JavaScript form POST."""
     answers = {}
     for question in questionnaire.questions:
@@ -242,17 +254,20 @@ def payload_from_form(questionnaire, form_data, respondent_question):
         meta["note"] = form_data.get("note").strip()
     if outcome != "completed":
         answers = {}
-    return {"id": form_data.get("submission_id", ""), "questionnaire": questionnaire.id,
-            "answers": answers, "meta": meta}
+    payload = {"id": form_data.get("submission_id", ""), "questionnaire": questionnaire.id,
+               "answers": answers, "meta": meta}
+    if evaluation_slug:
+        payload["evaluation"] = evaluation_slug
+    return payload
 
 
 @bp.post("/form/<questionnaire_id>")
+@scope.requires("field")
 def submit_form(questionnaire_id):
     """The no-JavaScript path: store the form now (field.js queues it instead)."""
-    auth_check()
     db = get_db()
     context = _form_context(db, questionnaire_id)
-    payload = payload_from_form(context["q"], request.form, context["respondent_question"])
+    payload = payload_from_form(context["q"], request.form, context["respondent_question"], scope.current().slug)
     household_id = payload["meta"]["household_id"]
     answered = _answered(db, questionnaire_id, household_id)
     try:
@@ -281,21 +296,25 @@ def _refusal(exc):
 
 
 @bp.get("/mine")
+@scope.requires("field")
 def mine():
-    """The signed-in staff member's own visits and calls."""
-    auth_check()
-    db = get_db()
-    rows = list(db.query(
-        "select v.visited_at, v.mode, v.outcome, v.questionnaire_id, h.household_no, s.name as site_name"
-        " from visits v join households h on h.id = v.household_id join sites s on s.id = h.site_id"
-        " where v.staff_user_id = ? order by v.visited_at desc limit 500", [current_user.id]))
+    """The signed-in staff member's own visits and calls in this evaluation."""
+    rows = field_storage.visits_by(get_db(), _evaluation_id(), current_user.id)
     return render_template("fieldwork/mine.html", rows=rows, outcomes=api_submissions.OUTCOMES,
                            modes=api_submissions.STAFF_CHANNELS)
 
 
+def _roster_readers_only():
+    """The roster holds personal data: field roles and evaluators (results) only, never viewers."""
+    if not (scope.may("field") or scope.may("results")):
+        abort(403)
+
+
 @bp.get("/roster")
 def roster_view():
-    """The roster, read-only, for every role: coverage per household, masked unless granted."""
+    """The roster, read-only, for field roles and evaluators: coverage per household, masked
+    unless granted."""
+    _roster_readers_only()
     db = get_db()
     questionnaire_id = _chosen_questionnaire(db)
     rows = household_status(db, questionnaire_id) if questionnaire_id else []
@@ -306,15 +325,19 @@ def roster_view():
 @bp.get("/roster.csv")
 def roster_export():
     """The roster as CSV for evaluators: masked unless granted, no answers, audited."""
+    _roster_readers_only()
     db = get_db()
-    audit.log(db, "roster_exported", f"masked={not current_user.can_see_personal_data}")
-    return Response(roster.export_csv(db, current_user.can_see_personal_data), mimetype="text/csv; charset=utf-8",
+    audit.log(db, "roster_exported", f"masked={not _sees_personal_data()}")
+    return Response(roster.export_csv(db, _sees_personal_data(), None, _evaluation_id()),
+                    mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": "attachment; filename=roster.csv"})
 
 
 @bp.get("/sw.js")
+@scope.requires("field")
 def service_worker():
-    """The service worker, served under /field/ so that its scope covers the staff app."""
+    """The service worker, served under /e/<slug>/field/ so that its scope covers this
+    evaluation's staff app."""
     response = send_file(STATIC_FIELD / "sw.js", mimetype="text/javascript", max_age=0)
     response.headers["Cache-Control"] = "no-cache"
     return response
@@ -334,11 +357,24 @@ def local_time(value):
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
+@legacy.get("/field/")
+def legacy_index():
+    """The staff app's address before evaluations: the user's evaluation with field work,
+    or the list of evaluations when there are several (or none)."""
+    mine = [e for e in evaluations.for_user(get_db(), current_user.id, current_user.role == "admin")
+            if evaluations.may(evaluations.role_of(get_db(), current_user.id, e.id, current_user.role == "admin"),
+                               "field")]
+    if len(mine) == 1:
+        return redirect(url_for("fieldwork.index", evaluation=mine[0].slug, **request.args))
+    return redirect(url_for("auth.home"))
+
+
 def init_app(app):
     """Register the staff blueprint, its menu entries and the coverage measures."""
     import scoring.coverage  # noqa: F401  (registers coverage_rate and followup_rate)
 
     app.register_blueprint(bp)
+    app.register_blueprint(legacy)
     app.add_template_filter(local_time)
     auth.add_nav("fieldwork.index", "入户/电话调查", ["staff"])
     auth.add_nav("fieldwork.mine", "我的走访记录", ["staff"])

@@ -1,7 +1,7 @@
-"""Paper questionnaires and bulk files: CSV import (all or nothing) and CSV/XLSX export.
+"""Paper questionnaires and bulk files: CSV import into one evaluation (all or nothing).
 
-CLI: `flask --app app responses import <questionnaire-id> FILE.csv` and
-`flask --app app responses export <questionnaire-id> --format csv|xlsx -o FILE`.
+The commands (`flask --app app responses import|export ... --evaluation SLUG`) live in
+survey/cli/collection_commands.py.
 """
 
 import csv
@@ -11,14 +11,12 @@ import sqlite3
 import uuid
 
 import click
-from flask import current_app
-from flask.cli import AppGroup
 
 from scoring.appendix import neutralise, safe_row  # noqa: F401  (survey.roster imports them from here)
 from scoring.files import MAX_BYTES, FileRefused, csv_rows, decode_text, read_bytes, table_rows
 from scoring.files import XLSX_MAX_ROWS as UPLOAD_MAX_ROWS
-from survey import exports, questionnaires, responses, staged_import
-from survey.db import get_db
+from survey import evaluations, exports, questionnaires, responses, staged_import
+from survey.field_storage import evaluation_id_or_only, site_ids_by_code_and_name
 
 # Columns besides question ids that a file may carry.
 META_COLUMNS = ("submission_id", "site", "channel", "respondent_type", "submitted_at", "started_at")
@@ -93,8 +91,9 @@ def _meta_code(column, value):
     raise responses.SubmissionError(column, f"'{value}' is not one of: {listed}")
 
 
-def parse_rows(db, questionnaire, text, source_name="file", ignored=None, max_rows=None):
-    """Check every row of a CSV text; return [(clean, row)] or raise naming row and column.
+def parse_rows(db, questionnaire, text, source_name="file", ignored=None, max_rows=None, evaluation_id=None):
+    """Check every row of a CSV text for an evaluation (default: the only one); return
+    [(clean, row)] or raise naming row and column. Sites are the evaluation's own.
 
     Row numbers are the file's line numbers (the header is line 1), as a person
     looking at the file in a spreadsheet sees them. Cells answering a question that
@@ -117,8 +116,8 @@ def parse_rows(db, questionnaire, text, source_name="file", ignored=None, max_ro
                            f"{questionnaire.id} nor one of {', '.join(META_COLUMNS)}")
     if not header:
         raise FileImportError(f"{source_name}: the file is empty")
-    sites = {row["code"]: row["id"] for row in db.query("select code, id from sites")}
-    sites.update({row["name"]: row["id"] for row in db.query("select name, id from sites")})
+    evaluation_id = evaluation_id_or_only(db, evaluation_id)
+    sites = site_ids_by_code_and_name(db, evaluation_id)
     file_digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     items, seen_ids = [], set()
     for line, cells in rows:
@@ -128,7 +127,7 @@ def parse_rows(db, questionnaire, text, source_name="file", ignored=None, max_ro
             raise FileImportError(f"{source_name}: line {line}: more cells than the header has columns")
         raw = {k: (v or "").strip() for k, v in zip(header, cells, strict=False)}
         try:
-            items.append(_parse_row(questionnaire, raw, sites, file_digest, line))
+            items.append(_parse_row(questionnaire, raw, sites, file_digest, line, evaluation_id))
         except (responses.SubmissionError, questionnaires.AnswerError) as exc:
             field = getattr(exc, "field", None) or getattr(exc, "question_id", "?")
             raise FileImportError(f"{source_name}: line {line}, column '{field}': {exc.message}") from None
@@ -158,7 +157,7 @@ def _guarded(rows, source_name):
         raise FileImportError(f"{source_name}: {exc}") from None
 
 
-def _parse_row(questionnaire, raw, sites, file_digest, line):
+def _parse_row(questionnaire, raw, sites, file_digest, line, evaluation_id):
     """Turn one CSV row into a checked (clean answers, response row)."""
     answers = {}
     for question in questionnaire.questions:
@@ -178,7 +177,8 @@ def _parse_row(questionnaire, raw, sites, file_digest, line):
             "source": "import",
             "respondent_type": (_meta_code("respondent_type", raw["respondent_type"])
                                 if raw.get("respondent_type") else None),
-            "submitted_at": raw.get("submitted_at") or None, "started_at": raw.get("started_at") or None}
+            "submitted_at": raw.get("submitted_at") or None, "started_at": raw.get("started_at") or None,
+            "evaluation_id": evaluation_id}
     if raw.get("site"):
         if raw["site"] not in sites:
             raise responses.SubmissionError("site", f"no site with code or name '{raw['site']}'")
@@ -213,8 +213,10 @@ def read_table_text(path, max_bytes=MAX_BYTES):
         raise FileImportError(f"{source}: {exc}") from None
 
 
-def import_csv(db, questionnaire_id, text, source_name="file", ignored=None, stats=None, max_rows=None):
-    """Import a whole CSV text, all rows or none; return how many responses were stored.
+def import_csv(db, questionnaire_id, text, source_name="file", ignored=None, stats=None, max_rows=None,
+               evaluation_id=None):
+    """Import a whole CSV text into an evaluation (default: the only one), all rows or none;
+    return how many responses were stored.
 
     Every row is checked before anything is written; the rows are then committed in
     short steps (survey.staged_import) so live submissions never wait long for the
@@ -224,7 +226,11 @@ def import_csv(db, questionnaire_id, text, source_name="file", ignored=None, sta
         questionnaire = questionnaires.get(db, questionnaire_id)
     except questionnaires.UnknownQuestionnaire:
         raise FileImportError(f"no questionnaire '{questionnaire_id}'") from None
-    items = parse_rows(db, questionnaire, text, source_name, ignored, max_rows)
+    evaluation_id = evaluation_id_or_only(db, evaluation_id)
+    if not evaluations.uses(db, evaluation_id, questionnaire.id):
+        slug = evaluations.by_id(db, evaluation_id).slug
+        raise FileImportError(f"the evaluation '{slug}' does not use the questionnaire '{questionnaire.id}'")
+    items = parse_rows(db, questionnaire, text, source_name, ignored, max_rows, evaluation_id)
     ids = [row["submission_id"] for _clean, row in items]
     placeholders = ",".join("?" for _ in ids)
     already = db.execute(
@@ -235,7 +241,8 @@ def import_csv(db, questionnaire_id, text, source_name="file", ignored=None, sta
         raise FileImportError(f"{source_name}: line {line}, column 'submission_id': already imported "
                            f"({already[0]}); nothing was imported")
     try:
-        return staged_import.commit(db, questionnaire.id, items, source_name, stats=stats)
+        return staged_import.commit(db, questionnaire.id, items, source_name, stats=stats,
+                                    evaluation_id=evaluation_id)
     except sqlite3.IntegrityError as exc:
         # A live submission took one of the ids after the check above.
         line = getattr(exc, "failed_at", 0) + 2
@@ -247,68 +254,3 @@ def import_csv(db, questionnaire_id, text, source_name="file", ignored=None, sta
 export_rows = exports.response_rows
 write_csv = exports.write_csv
 write_xlsx = exports.write_xlsx
-
-
-responses_cli = AppGroup("responses", help="Import and export responses.")
-
-
-@responses_cli.command("import")
-@click.argument("questionnaire_id")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
-def import_command(questionnaire_id, file):
-    """Import paper questionnaires from a CSV (UTF-8, UTF-16, GB18030) or XLSX file (all rows or none)."""
-    name = click.format_filename(file)
-    try:
-        questionnaires.get(get_db(), questionnaire_id)
-    except questionnaires.UnknownQuestionnaire:
-        raise click.ClickException(f"no questionnaire '{questionnaire_id}' — nothing was imported") from None
-    ignored, stats = [], {}
-    try:
-        # The operator's command on the server, not a web upload: paper campaigns of
-        # hundreds of thousands of rows are imported here, so its limits are its own.
-        text = read_table_text(file, current_app.config["IMPORT_MAX_BYTES"])
-        count = import_csv(get_db(), questionnaire_id, text, source_name=name, ignored=ignored, stats=stats,
-                           max_rows=current_app.config["IMPORT_MAX_ROWS"])
-    except FileImportError as exc:
-        raise click.ClickException(f"{exc} — nothing was imported") from None
-    click.echo(f"Imported {count} responses into {questionnaire_id}"
-               f" (write lock held at most {stats.get('longest_chunk_s')} s per step,"
-               f" {stats.get('final_step_s')} s for the last one).")
-    if ignored:
-        click.echo(f"{len(ignored)} cells not imported: they answer a question that the row's"
-                   " other answers hide (show_if):")
-        for line, column, cell in ignored[:IGNORED_SHOWN]:
-            click.echo(f"  line {line}, column '{column}': {cell!r}")
-        if len(ignored) > IGNORED_SHOWN:
-            click.echo(f"  ... and {len(ignored) - IGNORED_SHOWN} more")
-
-
-@responses_cli.command("export")
-@click.argument("questionnaire_id")
-@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
-def export_command(questionnaire_id, fmt, output):
-    """Export every response of a questionnaire with code and label columns."""
-    try:
-        rows = export_rows(get_db(), None, questionnaire_id)
-        header = next(rows)
-    except questionnaires.UnknownQuestionnaire:
-        raise click.ClickException(f"no questionnaire '{questionnaire_id}'") from None
-    rows_with_header = _prepend(header, rows)
-    if fmt == "csv":
-        with open(output, "w", encoding="utf-8", newline="") as stream:
-            write_csv(rows_with_header, stream)
-    else:
-        write_xlsx(rows_with_header, output)
-    click.echo(f"Wrote {output}.")
-
-
-def _prepend(first, rest):
-    """Yield `first`, then everything in `rest`."""
-    yield first
-    yield from rest
-
-
-def init_app(app):
-    """Register the `responses` command group (`sites` lives in survey/cli/links_commands.py)."""
-    app.cli.add_command(responses_cli)

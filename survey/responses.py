@@ -26,6 +26,7 @@ CHANNELS = {"qr", "poster", "flyer", "door", "phone", "wechat", "paper", "import
 META_FIELDS = (
     "evaluation_id", "link_code", "site_id", "channel", "respondent_type", "household_id", "staff_user_id",
     "consent", "source", "age_band", "living_alone", "started_at", "submitted_at", "device_hash",
+    "evaluation_id",
 )
 
 

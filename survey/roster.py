@@ -14,6 +14,7 @@ import re
 from scoring.files import FileRefused, table_rows
 from survey import links
 from survey.db import transaction
+from survey.field_storage import evaluation_id_or_only, site_ids_by_code_and_name
 from survey.importer import neutralise, safe_row
 from survey.phones import PhoneError, check_phone, mask_phone  # noqa: F401 (roster.check_phone is public)
 from survey.responses import now_iso
@@ -122,29 +123,22 @@ def _header_map(header):
     return mapping
 
 
-def _sites(db):
-    """{code or name: site id} of every site."""
-    result = {}
-    for site_id, code, name in db.execute("select id, code, name from sites").fetchall():
-        result[name] = site_id
-        result[code] = site_id
-    return result
-
-
 def _household_no_from_id(id_number):
     """A stable household number derived from an ID number without revealing it."""
     return "ID" + hashlib.sha256(id_number.upper().encode()).hexdigest()[:10].upper()
 
 
-def parse_roster(db, filename, data):
-    """Check a whole roster file; return the clean rows or raise RosterError at the first bad cell."""
+def parse_roster(db, filename, data, evaluation_id=None):
+    """Check a whole roster file for an evaluation (default: the only one); return the clean
+    rows or raise RosterError at the first bad cell. Sites are the evaluation's own."""
+    evaluation_id = evaluation_id_or_only(db, evaluation_id)
     rows = iter(_read_rows(filename, data))
     try:
         _number, header = next(rows)
     except StopIteration:
         raise RosterError("文件是空的") from None
     mapping = _header_map(header)
-    sites = _sites(db)
+    sites = site_ids_by_code_and_name(db, evaluation_id)
     clean, seen, ids = [], {}, {}
     for line, cells in rows:
         values = {key: (cells[i].strip() if i < len(cells) and cells[i] is not None else "")
@@ -163,19 +157,19 @@ def parse_roster(db, filename, data):
         clean.append(row)
     if not clean:
         raise RosterError("文件里没有数据行")
-    _check_ids_against_roster(db, clean)
+    _check_ids_against_roster(db, evaluation_id, clean)
     return clean
 
 
-def _check_ids_against_roster(db, rows):
-    """Refuse an ID number already on the roster under another household, naming both."""
+def _check_ids_against_roster(db, evaluation_id, rows):
+    """Refuse an ID number already on the evaluation's roster under another household, naming both."""
     for row in rows:
         if not row["id_number"]:
             continue
         other = db.execute(
             "select h.household_no, s.name from households h join sites s on s.id = h.site_id"
-            " where upper(h.id_number) = ? and not (h.site_id = ? and h.household_no = ?)",
-            [row["id_number"], row["site_id"], row["household_no"]]).fetchone()
+            " where h.evaluation_id = ? and upper(h.id_number) = ? and not (h.site_id = ? and h.household_no = ?)",
+            [evaluation_id, row["id_number"], row["site_id"], row["household_no"]]).fetchone()
         if other:
             raise RosterError(f"身份证号“{mask_id_number(row['id_number'])}”已在名册中登记为"
                               f"{other[1]} 户号“{other[0]}”，与本行户号“{row['household_no']}”不同"
@@ -221,12 +215,14 @@ def _check_row(line, values, sites, seen):
             "id_number": id_number or None, "address": address or None, "phone": phone or None}
 
 
-def import_roster(db, filename, data):
-    """Import a roster file all-or-nothing; return (added, updated).
+def import_roster(db, filename, data, evaluation_id=None):
+    """Import a roster file into an evaluation (default: the only one) all-or-nothing;
+    return (added, updated).
 
     A household already on the roster (same site and household number) is updated.
     """
-    rows = parse_roster(db, filename, data)
+    evaluation_id = evaluation_id_or_only(db, evaluation_id)
+    rows = parse_roster(db, filename, data, evaluation_id)
     added = updated = 0
     now = now_iso()
     with transaction(db):
@@ -239,65 +235,72 @@ def import_roster(db, filename, data):
                            [row["name"], row["id_number"], row["address"], row["phone"], existing[0]])
                 updated += 1
             else:
-                db.execute("insert into households (site_id, household_no, name, id_number, address,"
-                           " phone, created_at) values (?, ?, ?, ?, ?, ?, ?)",
-                           [row["site_id"], row["household_no"], row["name"], row["id_number"],
+                db.execute("insert into households (evaluation_id, site_id, household_no, name, id_number,"
+                           " address, phone, created_at) values (?, ?, ?, ?, ?, ?, ?, ?)",
+                           [evaluation_id, row["site_id"], row["household_no"], row["name"], row["id_number"],
                             row["address"], row["phone"], now])
                 added += 1
     return added, updated
 
 
-def households(db, site_id=None):
-    """Roster rows (dicts) with their site's name, ordered by site and household number."""
+def households(db, site_id=None, evaluation_id=None):
+    """An evaluation's roster rows (dicts) with their site's name, ordered by site and
+    household number (default: the only evaluation)."""
     sql = ("select h.*, s.name as site_name, s.code as site_code from households h"
-           " join sites s on s.id = h.site_id")
-    params = []
+           " join sites s on s.id = h.site_id where h.evaluation_id = ?")
+    params = [evaluation_id_or_only(db, evaluation_id)]
     if site_id:
-        sql += " where h.site_id = ?"
+        sql += " and h.site_id = ?"
         params.append(site_id)
     return list(db.query(sql + " order by s.name, h.household_no", params))
 
 
-def get_household(db, household_id):
-    """One roster row with its site, or None."""
+def get_household(db, household_id, evaluation_id=None):
+    """One roster row of the evaluation (default: the only one) with its site, or None."""
     rows = list(db.query("select h.*, s.name as site_name, s.code as site_code from households h"
-                         " join sites s on s.id = h.site_id where h.id = ?", [household_id]))
+                         " join sites s on s.id = h.site_id where h.id = ? and h.evaluation_id = ?",
+                         [household_id, evaluation_id_or_only(db, evaluation_id)]))
     return rows[0] if rows else None
 
 
-def export_rows(db, can_see_personal_data, site_id=None):
+def export_rows(db, can_see_personal_data, site_id=None, evaluation_id=None):
     """Yield the roster as spreadsheet rows (header first), masked unless granted.
 
     Only the roster: no answers are ever exported next to names.
     """
     yield ["站点", "户号", "姓名", "身份证号", "地址", "电话"]
-    for row in households(db, site_id):
+    for row in households(db, site_id, evaluation_id):
         shown = for_display(row, can_see_personal_data)
         yield [neutralise(v or "") for v in (shown["site_name"], shown["household_no"], shown["name"],
                                               shown["id_number"], shown["address"], shown["phone"])]
 
 
-def export_csv(db, can_see_personal_data, site_id=None):
+def export_csv(db, can_see_personal_data, site_id=None, evaluation_id=None):
     """The roster export as UTF-8 CSV text with a BOM (Excel opens it correctly)."""
     buffer = io.StringIO()
     buffer.write("\ufeff")
-    csv.writer(buffer).writerows(safe_row(row) for row in export_rows(db, can_see_personal_data, site_id))
+    rows = export_rows(db, can_see_personal_data, site_id, evaluation_id)
+    csv.writer(buffer).writerows(safe_row(row) for row in rows)
     return buffer.getvalue()
 
 
-def household_links(db, questionnaire_id, site_id=None):
-    """Give every household (of a site) a one-time link for a questionnaire, unless it has one.
+def household_links(db, questionnaire_id, site_id=None, evaluation_id=None):
+    """Give every household of the evaluation (of a site) a one-time link for a questionnaire,
+    unless it has one.
 
     Returns {household id: link code} for all of them.
     """
+    evaluation_id = evaluation_id_or_only(db, evaluation_id)
     result = {}
-    existing = db.execute("select household_id, code from links where questionnaire_id = ?"
-                          " and household_id is not null and disabled = 0", [questionnaire_id]).fetchall()
+    existing = db.execute("select household_id, code from links where evaluation_id = ? and questionnaire_id = ?"
+                          " and household_id is not null and disabled = 0",
+                          [evaluation_id, questionnaire_id]).fetchall()
     known = {household_id: code for household_id, code in existing}
-    for row in households(db, site_id):
+    for row in households(db, site_id, evaluation_id):
         code = known.get(row["id"])
         if code is None:
             code = links.create_link(db, questionnaire_id, "household", site_id=row["site_id"],
-                                     household_id=row["id"], label=f"户号 {row['household_no']}")
+                                     household_id=row["id"], label=f"户号 {row['household_no']}",
+                                     evaluation_id=evaluation_id)
         result[row["id"]] = code
     return result

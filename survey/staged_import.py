@@ -15,6 +15,7 @@ import uuid
 
 from survey import responses, tallies
 from survey.db import transaction
+from survey.field_storage import evaluation_id_or_only
 
 CHUNK = 500  # responses per staging transaction: well under a second of lock each
 STAGING_PREFIX = "staging:"
@@ -36,8 +37,9 @@ def staging_id(batch_id, questionnaire_id):
     return f"{STAGING_PREFIX}{batch_id}:{questionnaire_id}"
 
 
-def commit(db, questionnaire_id, items, source_name="file", on_chunk=None, stats=None):
-    """Store checked (clean, row) pairs all or nothing, in short steps; return their count.
+def commit(db, questionnaire_id, items, source_name="file", on_chunk=None, stats=None, evaluation_id=None):
+    """Store checked (clean, row) pairs of one evaluation (default: the only one) all or
+    nothing, in short steps; return their count. Every row lands in that evaluation.
 
     `on_chunk(stored)` is called after each staging transaction (progress, tests).
     A dict `stats` receives the longest staging step and the final step, in seconds
@@ -46,11 +48,13 @@ def commit(db, questionnaire_id, items, source_name="file", on_chunk=None, stats
     `failed_at` on it is the index of the item being stored when it failed.
     """
     remove_abandoned(db)
+    evaluation_id = evaluation_id_or_only(db, evaluation_id)
     batch_id = uuid.uuid4().hex[:16]
     staged_qid = staging_id(batch_id, questionnaire_id)
     with transaction(db):
-        db.execute("insert into import_batches (id, questionnaire_id, source, status, started_at, heartbeat_at)"
-                   " values (?, ?, ?, 'staging', ?, ?)", [batch_id, questionnaire_id, source_name, _now(), _now()])
+        db.execute("insert into import_batches (id, evaluation_id, questionnaire_id, source, status, started_at,"
+                   " heartbeat_at) values (?, ?, ?, ?, 'staging', ?, ?)",
+                   [batch_id, evaluation_id, questionnaire_id, source_name, _now(), _now()])
     # The staged rows name a questionnaire id that does not exist until the final step.
     db.execute("PRAGMA foreign_keys=OFF")
     position, longest = 0, 0.0
@@ -60,7 +64,8 @@ def commit(db, questionnaire_id, items, source_name="file", on_chunk=None, stats
             with transaction(db):
                 for position in range(start, min(start + CHUNK, len(items))):
                     clean, row = items[position]
-                    responses.insert_response(db, dict(row, questionnaire_id=staged_qid), clean)
+                    responses.insert_response(db, dict(row, questionnaire_id=staged_qid, evaluation_id=evaluation_id),
+                                              clean)
                 db.execute("update import_batches set heartbeat_at = ?, rows = ? where id = ?",
                            [_now(), position + 1, batch_id])
             longest = max(longest, time.perf_counter() - began)

@@ -16,6 +16,17 @@
   const CACHE = 'field-v1';
   const RETRY_MS = 30000;
   let sending = null;
+
+  // The field pages of one evaluation live under /e/<slug>/field/; a queued form keeps the
+  // slug of the page it was filled in on, so it is sent to (and edited in) that evaluation.
+  function appBase() {
+    const app = document.getElementById('field-app');
+    return (app && app.dataset.base) || '/field/';
+  }
+
+  function fieldBase(slug) {
+    return slug ? `/e/${encodeURIComponent(slug)}/field/` : appBase();
+  }
   const OUTCOME_LABELS = {completed: '完成访问', not_home: '不在家', refused: '拒访', unreachable: '无法联系',
     deceased: '已故', moved: '迁出'};
 
@@ -109,7 +120,7 @@
       const reason = document.createElement('p');
       reason.className = 'reason';
       reason.textContent = `服务器没有接收：${item.reason || item.error}`;
-      const edit = `/field/form/${encodeURIComponent(item.questionnaire)}?household=${item.meta.household_id || ''}` +
+      const edit = `${fieldBase(item.evaluation)}form/${encodeURIComponent(item.questionnaire)}?household=${item.meta.household_id || ''}` +
         `&no=${encodeURIComponent((item.label || '').replace('户号 ', ''))}&edit=${encodeURIComponent(item.id)}`;
       const fix = document.createElement('a');
       fix.className = 'button secondary';
@@ -211,7 +222,10 @@
     const headers = {'Content-Type': 'application/json'};
     if (token) headers.Authorization = `Bearer ${token}`;
     if (csrf) headers['X-CSRFToken'] = csrf;
-    const body = JSON.stringify({id: item.id, questionnaire: item.questionnaire, answers: item.answers, meta: item.meta});
+    const payload = {id: item.id, questionnaire: item.questionnaire, answers: item.answers, meta: item.meta};
+    // Forms queued before evaluations existed carry no slug: the server then uses the only one.
+    if (item.evaluation) payload.evaluation = item.evaluation;
+    const body = JSON.stringify(payload);
     return fetch('/api/submissions', {method: 'POST', headers, body, credentials: 'same-origin'});
   }
 
@@ -279,7 +293,7 @@
   async function registerWorker(app) {
     const queue = document.querySelector('[data-sw]');
     if (!('serviceWorker' in navigator) || !queue) return;
-    await navigator.serviceWorker.register(queue.dataset.sw, {scope: '/field/'});
+    await navigator.serviceWorker.register(queue.dataset.sw, {scope: appBase()});
     await navigator.serviceWorker.ready;
     if (!navigator.serviceWorker.controller) {
       await new Promise((resolve) => navigator.serviceWorker.addEventListener('controllerchange', resolve, {once: true}));
@@ -428,11 +442,11 @@
       if (note) meta.note = note;
       if (!respondentQuestion && outcome === 'completed') meta.respondent_type = valuesOf(form, 'respondent_type')[0];
       await put('queue', {id: form.elements.submission_id.value, questionnaire: app.dataset.questionnaire,
-        answers, meta, label: params.get('no') ? `户号 ${params.get('no')}` : '', status: 'pending',
+        evaluation: app.dataset.evaluation || null, answers, meta, label: params.get('no') ? `户号 ${params.get('no')}` : '', status: 'pending',
         saved_at: new Date().toISOString()});
       // The corrected form replaces the refused one (which the server never stored).
       if (editing) await remove('queue', editing.id);
-      location.href = `/field/?q=${encodeURIComponent(app.dataset.questionnaire)}`;
+      location.href = `${appBase()}?q=${encodeURIComponent(app.dataset.questionnaire)}`;
     });
   }
 

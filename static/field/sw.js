@@ -1,4 +1,5 @@
-/* Service worker of the staff app (served from /field/sw.js, scope /field/).
+/* Service worker of one evaluation's staff app (served from /e/<slug>/field/sw.js, scope
+ * /e/<slug>/field/: the directory it is served from).
  *
  * Network first, cache as fallback: online, staff always see the current household
  * list and forms (and every good answer refreshes the cache); offline, the last copy
@@ -9,7 +10,8 @@
 'use strict';
 
 const CACHE = 'field-v1';
-const CORE = ['/field/', '/static/field/field.js', '/static/field/field.css',
+const BASE = new URL('./', self.location.href).pathname;
+const CORE = [BASE, '/static/field/field.js', '/static/field/field.css',
   '/static/css/office.css', '/static/field/manifest.webmanifest', '/static/field/icon.svg'];
 
 self.addEventListener('install', (event) => {
@@ -23,8 +25,8 @@ self.addEventListener('activate', (event) => {
 });
 
 function cacheable(url) {
-  return url.origin === self.location.origin && url.pathname !== '/field/sw.js' &&
-    (url.pathname.startsWith('/field/') || url.pathname.startsWith('/static/'));
+  return url.origin === self.location.origin && url.pathname !== self.location.pathname &&
+    (url.pathname.startsWith(BASE) || url.pathname.startsWith('/static/'));
 }
 
 self.addEventListener('fetch', (event) => {

@@ -33,10 +33,18 @@ def evaluation_option(command):
 
 def init_app(app):
     """Register every command group of the CLI."""
-    from survey.cli import api_commands, demo_commands, evaluations_commands, links_commands, results_commands
+    from survey.cli import (
+        api_commands,
+        collection_commands,
+        demo_commands,
+        evaluations_commands,
+        links_commands,
+        results_commands,
+    )
 
     evaluations_commands.init_app(app)
     api_commands.init_app(app)
     links_commands.init_app(app)
     demo_commands.init_app(app)
     results_commands.init_app(app)
+    collection_commands.init_app(app)
