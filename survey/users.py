@@ -45,7 +45,7 @@ def _username_or_404(db, user_id):
     return username
 
 
-@bp.route("/", methods=["GET", "POST"])
+@bp.route("", methods=["GET", "POST"])
 def users():
     """List users; create one (hashed password) with a role and the personal-data grant."""
     db = get_db()

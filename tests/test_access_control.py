@@ -34,7 +34,7 @@ def protected_routes(app):
 def test_the_walk_covers_the_back_office(app):
     endpoints = {endpoint for endpoint, _method, _url in protected_routes(app)}
     for expected in ("fieldwork.index", "fieldwork.service_worker", "api_submissions.submit",
-                     "admin.rosters", "admin.users", "admin.audit_page", "auth.home"):
+                     "admin.rosters", "admin.members", "users.users", "admin.audit_page", "auth.home"):
         assert expected in endpoints
 
 
@@ -59,20 +59,21 @@ def test_public_endpoints_are_only_the_respondent_side_and_login(app):
         assert endpoint in ("static", "auth.login", "health") or endpoint.startswith(allowed_prefixes), endpoint
 
 
-@pytest.mark.parametrize("path", ["/manage/", "/manage/rosters", "/manage/users", "/manage/audit",
-                                  "/manage/rosters/export.csv", "/e/default/scores/"])
+@pytest.mark.parametrize("path", ["/e/default/manage/", "/e/default/manage/rosters", "/manage/users",
+                                  "/e/default/manage/audit", "/e/default/manage/rosters/export.csv",
+                                  "/e/default/scores/"])
 def test_staff_cannot_open_admin_or_scores(login, path):
     assert login("staff").get(path).status_code == 403
 
 
-@pytest.mark.parametrize("path", ["/manage/", "/manage/users", "/field/", "/field/form/elder-satisfaction"])
+@pytest.mark.parametrize("path", ["/e/default/manage/", "/manage/users", "/e/default/field/", "/e/default/field/form/elder-satisfaction"])
 def test_evaluator_cannot_manage_or_collect(login, path):
     assert login("evaluator").get(path).status_code == 403
 
 
 def test_staff_cannot_post_to_manage(login):
     client = login("staff")
-    token = csrf_token(client.get("/field/").text.replace('name="csrf-token" content=', 'name="csrf_token" value='))
+    token = csrf_token(client.get("/e/default/field/").text.replace('name="csrf-token" content=', 'name="csrf_token" value='))
     response = client.post("/manage/users", data={"csrf_token": token, "username": "mallory",
                                                   "password": "12345678", "role": "admin"})
     assert response.status_code == 403
@@ -88,13 +89,13 @@ def roster_db(app, users):
 
 
 def test_evaluator_sees_masked_names_unless_granted(login, roster_db):
-    masked = login("evaluator").get("/field/roster")
+    masked = login("evaluator").get("/e/default/field/roster")
     assert masked.status_code == 200
     assert "张*明" in masked.text and "138****1234" in masked.text
     assert "张三明" not in masked.text and "13812341234" not in masked.text
-    export = login("evaluator").get("/field/roster.csv")
+    export = login("evaluator").get("/e/default/field/roster.csv")
     assert "张*明" in export.text and "张三明" not in export.text
-    granted = login("evaluator_pd").get("/field/roster")
+    granted = login("evaluator_pd").get("/e/default/field/roster")
     assert "张三明" in granted.text and "13812341234" in granted.text
 
 

@@ -33,7 +33,7 @@ def count(db, table="responses"):
 
 def session_headers(client):
     """The CSRF header of a logged-in page."""
-    return {"X-CSRFToken": csrf_token(client.get("/field/").text.replace('name="csrf-token" content=',
+    return {"X-CSRFToken": csrf_token(client.get("/e/default/field/").text.replace('name="csrf-token" content=',
                                                                       'name="csrf_token" value='))}
 
 
@@ -73,12 +73,12 @@ def test_token_without_session(app, client, households, db):
 
 def test_expired_session_still_accepted_with_device_token(app, login, households, db):
     client = login("staff")
-    page = client.get("/field/").text
+    page = client.get("/e/default/field/").text
     token = page.split('data-submit-token="')[1].split('"')[0]
     csrf = page.split('name="csrf-token" content="')[1].split('"')[0]
     # Days later: the session cookie is gone (expired), the page's CSRF token is stale.
     client.delete_cookie("session")
-    assert client.get("/field/").status_code == 302
+    assert client.get("/e/default/field/").status_code == 302
     payload = elder_payload(households["A001"])
     response = client.post("/api/submissions", json=payload,
                            headers={"Authorization": f"Bearer {token}", "X-CSRFToken": csrf})

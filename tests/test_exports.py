@@ -139,7 +139,7 @@ def test_roster_export_strips_control_characters(db, login):
     db.execute("insert into households (site_id, household_no, name, created_at) values (?, '1', ?, '2024-01-01')",
                [site, "张\x03三"])
     db.conn.commit()
-    body = login("admin").get("/manage/rosters/export.csv").get_data(as_text=True)
+    body = login("admin").get("/e/default/manage/rosters/export.csv").get_data(as_text=True)
     assert "站点一" in body, "the site name, cleaned"
     assert "\x01" not in body and "\x03" not in body
 

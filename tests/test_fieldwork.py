@@ -17,7 +17,7 @@ def households(db, users):
 
 def form_post(client, household_id, **fields):
     """Open the household's form page and post it as the no-JavaScript browser would."""
-    page = client.get(f"/field/form/elder-satisfaction?household={household_id}")
+    page = client.get(f"/e/default/field/form/elder-satisfaction?household={household_id}")
     assert page.status_code == 200
     submission_id = page.text.split('name="submission_id" value="')[1].split('"')[0]
     data = {"csrf_token": csrf_token(page.text), "submission_id": submission_id,
@@ -26,14 +26,14 @@ def form_post(client, household_id, **fields):
             "a-overall": "4", "a-age_band": "80-89", "a-living_alone": "1"}
     data.update(fields)
     data = {k: v for k, v in data.items() if v is not None}
-    return client.post("/field/form/elder-satisfaction", data=data), submission_id
+    return client.post("/e/default/field/form/elder-satisfaction", data=data), submission_id
 
 
 def test_staff_opens_household_and_interviews_by_phone_as_proxy(login, households, db):
     client = login("staff")
-    listing = client.get("/field/")
+    listing = client.get("/e/default/field/")
     assert "A001" in listing.text and "张*明" in listing.text and "未访" in listing.text
-    page = client.get(f"/field/form/elder-satisfaction?household={households['A001']}")
+    page = client.get(f"/e/default/field/form/elder-satisfaction?household={households['A001']}")
     for words in ("入户", "电话", "本人", "代答", "知情同意", "不在家", "拒访", "无法联系", "已故", "迁出", "张*明"):
         assert words in page.text
     response, submission_id = form_post(client, households["A001"], mode="phone", respondent_type="proxy")
@@ -45,7 +45,7 @@ def test_staff_opens_household_and_interviews_by_phone_as_proxy(login, household
     assert stored["respondent"] == ["proxy"] and stored["services"] == ["hotline", "meals"]
     visit = db.execute("select mode, outcome, response_id is not null from visits").fetchone()
     assert visit == ("phone", "completed", 1)
-    assert "已完成" in client.get("/field/").text
+    assert "已完成" in client.get("/e/default/field/").text
 
 
 def test_consent_is_required(login, households, db):
@@ -65,8 +65,8 @@ def test_outcome_without_interview_is_a_visit(login, households, db, outcome, la
     row = db.execute("select outcome, mode, note, household_id from visits where submission_id = ?",
                      [submission_id]).fetchone()
     assert row == (outcome, "door", "邻居说去女儿家了", households["A002"])
-    assert label in client.get("/field/").text
-    assert label in client.get("/field/mine").text
+    assert label in client.get("/e/default/field/").text
+    assert label in client.get("/e/default/field/mine").text
 
 
 def test_one_household_one_response(app, login, households, db):
@@ -87,7 +87,7 @@ def test_one_household_one_response(app, login, households, db):
 
 
 def test_evaluators_cannot_collect(login, households):
-    assert login("evaluator").get("/field/").status_code == 403
+    assert login("evaluator").get("/e/default/field/").status_code == 403
 
 
 def test_coverage_and_followup_rates(app, login, households, db):
@@ -102,7 +102,7 @@ def test_coverage_and_followup_rates(app, login, households, db):
     with app.app_context():
         from survey.db import get_db
 
-        api_submissions.store(get_db(), payload, type("U", (), {"id": None})())
+        api_submissions.store(get_db(), payload, type("U", (), {"id": None, "role": "admin"})())
     coverage = measures.compute(db, 1, "elder-satisfaction", "coverage_rate")
     assert (coverage.successes, coverage.n) == (2, 3)
     followup = measures.compute(db, 1, "elder-satisfaction", "followup_rate")
@@ -128,7 +128,7 @@ def test_seed_004_full_coverage_scores_a_rate_leaf(db, users):
     links.create_site(db, "v", "村")
     rows = "".join(f"老人{i},H{i:03d},村,,\n" for i in range(200))
     roster.import_roster(db, "r.csv", ("姓名,户号,站点,地址,电话\n" + rows).encode())
-    staff = type("U", (), {"id": 2})()
+    staff = type("U", (), {"id": 2, "role": "admin"})()
     for household in roster.households(db):
         api_submissions.store(db, elder_payload(household["id"]), staff)
     rate = measures.compute(db, 1, "elder-satisfaction", "coverage_rate")

@@ -20,8 +20,8 @@ def households(db, users):
 
 def assign(client, **fields):
     """Post the admin's assignment form."""
-    page = client.get("/manage/assignments")
-    return client.post("/manage/assignments", data={"csrf_token": csrf_token(page.text), **fields})
+    page = client.get("/e/default/manage/assignments")
+    return client.post("/e/default/manage/assignments", data={"csrf_token": csrf_token(page.text), **fields})
 
 
 def test_assigned_staff_see_and_call_the_number_others_see_it_masked(app, login, households, db, users):
@@ -31,25 +31,25 @@ def test_assigned_staff_see_and_call_the_number_others_see_it_masked(app, login,
     with app.app_context():
         create_user(db, "staff2", PASSWORD, "staff", "李调查员")
     client = login("staff")
-    before = client.get("/field/").text
+    before = client.get("/e/default/field/").text
     assert "138****1234" in before and "13812341234" not in before and 'href="tel:' not in before
-    assert client.get(f"/field/call/{households['A001']}").status_code == 403
+    assert client.get(f"/e/default/field/call/{households['A001']}").status_code == 403
     client.post("/logout", data={"csrf_token": csrf_token(before)})
 
     admin = login("admin")
     xh = db.execute("select id from sites where code = 'xh'").fetchone()[0]
     assert assign(admin, user_id=users["staff"], site_id=xh).status_code == 302
     assert assign(admin, user_id=users["staff"], household_no="B001").status_code == 302
-    listing = admin.get("/manage/assignments").text
+    listing = admin.get("/e/default/manage/assignments").text
     assert "整个站点" in listing and "B001" in listing
     admin.post("/logout", data={"csrf_token": csrf_token(listing)})
 
     client = login("staff")
-    after = client.get("/field/").text
+    after = client.get("/e/default/field/").text
     assert 'href="tel:13812341234"' in after and "13900001111" in after
-    form = client.get(f"/field/form/elder-satisfaction?household={households['A001']}").text
+    form = client.get(f"/e/default/field/form/elder-satisfaction?household={households['A001']}").text
     assert 'href="tel:13812341234"' in form
-    call = client.get(f"/field/call/{households['A001']}")
+    call = client.get(f"/e/default/field/call/{households['A001']}")
     assert call.status_code == 302 and call.location == "tel:13812341234"
     actions = db.execute("select action, detail, user from audit_log where action like 'phone_%'").fetchall()
     assert ("phone_called", "household A001", "staff") in [tuple(a) for a in actions]
@@ -57,9 +57,9 @@ def test_assigned_staff_see_and_call_the_number_others_see_it_masked(app, login,
     client.post("/logout", data={"csrf_token": csrf_token(after)})
 
     other = login("staff2")
-    page = other.get("/field/").text
+    page = other.get("/e/default/field/").text
     assert "138****1234" in page and "13812341234" not in page
-    assert other.get(f"/field/call/{households['A001']}").status_code == 403
+    assert other.get(f"/e/default/field/call/{households['A001']}").status_code == 403
 
 
 def test_assignment_errors_are_specific(login, households, users):
@@ -77,19 +77,19 @@ def test_search_and_status_filter(login, households, db):
     """?s= finds a household by number, name or address; ?status= keeps done/visited/new."""
     api_submissions.store(db, elder_payload(households["A001"]), _user(db, "staff"))
     client = login("staff")
-    found = client.get("/field/?s=B001").text
+    found = client.get("/e/default/field/?s=B001").text
     assert "B001" in found and "A002" not in found and "1 户显示在下面" in found.replace("</span> ", " ")
-    done = client.get("/field/?status=done").text
+    done = client.get("/e/default/field/?status=done").text
     assert "A001" in done and "A002" not in done
-    new = client.get("/field/?status=new").text
+    new = client.get("/e/default/field/?status=new").text
     assert "A002" in new and 'data-household="%d"' % households["A001"] not in new
-    assert "没有符合条件的住户" in client.get("/field/?s=不存在").text
+    assert "没有符合条件的住户" in client.get("/e/default/field/?s=不存在").text
 
 
 def _user(db, username):
-    """A stand-in for the authenticated user the API passes to `store` (only its id is used)."""
+    """A stand-in for the authenticated user the API passes to `store` (its id and global role)."""
     user_id = db.execute("select id from users where username = ?", [username]).fetchone()[0]
-    return type("U", (), {"id": user_id})()
+    return type("U", (), {"id": user_id, "role": "staff"})()
 
 
 def test_completed_household_warns_before_another_record(login, households, db):
@@ -97,17 +97,17 @@ def test_completed_household_warns_before_another_record(login, households, db):
     without ticking 我知道这户已完成 is refused in Chinese and nothing is stored."""
     api_submissions.store(db, elder_payload(households["A001"]), _user(db, "staff"))
     client = login("staff")
-    listing = client.get("/field/").text
+    listing = client.get("/e/default/field/").text
     assert f"household={households['A001']}&amp;no=A001&amp;done=1" in listing
-    page = client.get(f"/field/form/elder-satisfaction?household={households['A001']}")
+    page = client.get(f"/e/default/field/form/elder-satisfaction?household={households['A001']}")
     assert "这户已经完成过这份问卷" in page.text and 'id="done-warning" class="warning-box" role="alert">' in page.text
     submission_id = page.text.split('name="submission_id" value="')[1].split('"')[0]
     data = {"csrf_token": csrf_token(page.text), "submission_id": submission_id,
             "household_id": str(households["A001"]), "mode": "door", "outcome": "not_home"}
-    refused = client.post("/field/form/elder-satisfaction", data=data)
+    refused = client.post("/e/default/field/form/elder-satisfaction", data=data)
     assert refused.status_code == 409 and "请勾选“我知道这户已完成，仍要记录”" in refused.text
     assert db.execute("select count(*) from visits where outcome = 'not_home'").fetchone()[0] == 0
-    accepted = client.post("/field/form/elder-satisfaction", data=dict(data, confirm_done="1"))
+    accepted = client.post("/e/default/field/form/elder-satisfaction", data=dict(data, confirm_done="1"))
     assert accepted.status_code == 302
     assert db.execute("select count(*) from visits where outcome = 'not_home'").fetchone()[0] == 1
 
@@ -115,9 +115,9 @@ def test_completed_household_warns_before_another_record(login, households, db):
 def test_refused_no_js_form_says_why_in_chinese(login, households):
     """Without consent the no-JavaScript form is refused with a Chinese reason."""
     client = login("staff")
-    page = client.get(f"/field/form/elder-satisfaction?household={households['A002']}")
+    page = client.get(f"/e/default/field/form/elder-satisfaction?household={households['A002']}")
     submission_id = page.text.split('name="submission_id" value="')[1].split('"')[0]
-    response = client.post("/field/form/elder-satisfaction", data={
+    response = client.post("/e/default/field/form/elder-satisfaction", data={
         "csrf_token": csrf_token(page.text), "submission_id": submission_id,
         "household_id": str(households["A002"]), "mode": "door", "outcome": "completed",
         "respondent_type": "self", "a-services": ["meals"], "a-overall": "4"})
@@ -130,13 +130,13 @@ def test_times_are_shown_in_local_time(app, login, households, db):
         assert local_time("2026-03-01T02:30:00+00:00") == "2026-03-01 10:30"
     api_submissions.store(db, elder_payload(households["A001"], submitted_at="2026-03-01T02:30:00+00:00"),
                           _user(db, "staff"))
-    page = login("staff").get("/field/mine").text
+    page = login("staff").get("/e/default/field/mine").text
     assert "2026-03-01 10:30" in page and "02:30" not in page
 
 
 def test_form_offers_the_three_respondent_types(login, households):
     """本人 / 代答 / 工作人员协助, as the respondent question codes them."""
-    page = login("staff").get(f"/field/form/elder-satisfaction?household={households['A001']}").text
+    page = login("staff").get(f"/e/default/field/form/elder-satisfaction?household={households['A001']}").text
     for words in ('value="self"', 'value="proxy"', 'value="assisted"', "工作人员协助"):
         assert words in page
 
@@ -145,8 +145,8 @@ def test_adding_an_existing_site_code_is_refused(login, db, users, runner):
     """Re-adding xh says it exists and changes nothing (web and CLI)."""
     links.create_site(db, "xh", "新华社区")
     admin = login("admin")
-    page = admin.get("/manage/sites")
-    response = admin.post("/manage/sites", data={"csrf_token": csrf_token(page.text), "code": "xh",
+    page = admin.get("/e/default/manage/sites")
+    response = admin.post("/e/default/manage/sites", data={"csrf_token": csrf_token(page.text), "code": "xh",
                                                  "name": "别的社区"})
     text = admin.get(response.location).text
     assert "站点代码“xh”已经存在（新华社区）" in text and "已添加站点" not in text
@@ -159,12 +159,12 @@ def test_poster_prints_organiser_phone_and_closing_date(login, db, users, client
     """Set on the link when it is created; the poster prints them; a bad date is refused."""
     site_id = links.create_site(db, "xh", "新华社区")
     admin = login("admin")
-    page = admin.get("/manage/links")
-    bad = admin.post("/manage/links", data={"csrf_token": csrf_token(page.text), "questionnaire": "elder-satisfaction",
+    page = admin.get("/e/default/manage/links")
+    bad = admin.post("/e/default/manage/links", data={"csrf_token": csrf_token(page.text), "questionnaire": "elder-satisfaction",
                                             "channel": "poster", "site_id": site_id, "closes_on": "下个月"})
     assert "截止日期" in admin.get(bad.location).text
     assert db.execute("select count(*) from links").fetchone()[0] == 0
-    admin.post("/manage/links", data={"csrf_token": csrf_token(page.text), "questionnaire": "elder-satisfaction",
+    admin.post("/e/default/manage/links", data={"csrf_token": csrf_token(page.text), "questionnaire": "elder-satisfaction",
                                       "channel": "poster", "site_id": site_id, "organiser": "某区民政局",
                                       "contact_phone": "010-12345678", "closes_on": "2026-12-31"})
     code = db.execute("select code from links").fetchone()[0]
@@ -183,9 +183,9 @@ def test_poster_falls_back_to_app_defaults(app, db, client):
 def test_back_office_warns_while_base_url_is_unset(app, login, users):
     """With BASE_URL unset every back-office page of admins and staff carries the warning."""
     admin = login("admin")
-    assert "还没有设置 FLASK_BASE_URL" not in admin.get("/manage/").text
+    assert "还没有设置 FLASK_BASE_URL" not in admin.get("/e/default/manage/").text
     app.config["BASE_URL"] = None
-    page = admin.get("/manage/").text
+    page = admin.get("/e/default/manage/").text
     assert "还没有设置 FLASK_BASE_URL" in page and "http://localhost/" in page
 
 

@@ -135,7 +135,10 @@ def test_release_1_users_get_a_session_version_and_can_still_log_in(release_1_db
     response = client.post("/login", data={"csrf_token": csrf_token(page.text), "username": "staff",
                                            "password": DEMO_PASSWORD})
     assert response.status_code == 302
-    assert client.get("/field/").status_code == 200
+    # The old address of the staff app leads to the upgraded campaign's evaluation.
+    old = client.get("/field/")
+    assert old.status_code == 302 and old.location.endswith("/e/default/field/")
+    assert client.get(old.location).status_code == 200
 
 
 def test_release_1_database_gains_import_batches(release_1_db):
@@ -162,7 +165,8 @@ def test_migration_6_adds_assignments_and_poster_contact_keeping_links(release_1
     assert all(row[4:] == (None, None, None) for row in links_after)
     user_id = db.execute("select id from users limit 1").fetchone()[0]
     site_id, household_id = db.execute("select site_id, id from households limit 1").fetchone()
-    db.execute("insert into assignments (user_id, site_id, assigned_at) values (?, ?, 'now')", [user_id, site_id])
+    db.execute("insert into assignments (evaluation_id, user_id, site_id, assigned_at) values (1, ?, ?, 'now')",
+               [user_id, site_id])
     with pytest.raises(sqlite3.IntegrityError):
         db.execute("insert into assignments (user_id, site_id, household_id, assigned_at) values (?, ?, ?, 'now')",
                    [user_id, site_id, household_id])

@@ -80,23 +80,23 @@ def test_unknown_header_is_refused(db, sites):
 
 def test_import_page_and_masking_on_screen_and_export(app, login, sites, db):
     admin = login("admin")
-    page = admin.get("/manage/rosters")
-    bad = admin.post("/manage/rosters", data={
+    page = admin.get("/e/default/manage/rosters")
+    bad = admin.post("/e/default/manage/rosters", data={
         "csrf_token": csrf_token(page.text),
         "file": (io.BytesIO(csv_bytes(HEADER + "张三明,A001,新华社区,,\n李四,A002,新华社区,,abc\n")), "名册.csv")})
     assert bad.status_code == 400
     assert "第3行“电话”列" in bad.text and db.execute("select count(*) from households").fetchone()[0] == 0
-    good = admin.post("/manage/rosters", data={
+    good = admin.post("/e/default/manage/rosters", data={
         "csrf_token": csrf_token(page.text),
         "file": (io.BytesIO(csv_bytes(HEADER + "张三明,A001,新华社区,新华路1号,13812341234\n")), "名册.csv")})
     assert good.status_code == 302
-    assert "张三明" in admin.get("/manage/rosters").text  # admins see personal data
+    assert "张三明" in admin.get("/e/default/manage/rosters").text  # admins see personal data
     actions = [r[0] for r in db.execute("select action from audit_log").fetchall()]
     assert "roster_import_refused" in actions and "roster_imported" in actions
-    admin.post("/logout", data={"csrf_token": csrf_token(admin.get("/manage/").text)})
+    admin.post("/logout", data={"csrf_token": csrf_token(admin.get("/e/default/manage/").text)})
 
     staff = login("staff")
-    listing = staff.get("/field/")
+    listing = staff.get("/e/default/field/")
     assert "张*明" in listing.text and "138****1234" in listing.text
     assert "张三明" not in listing.text and "13812341234" not in listing.text
 
@@ -111,14 +111,14 @@ def test_export_masked_unless_granted(db, sites):
 
 def test_roster_export_route_masks_for_users_without_grant(app, login, sites, db):
     roster.import_roster(db, "r.csv", csv_bytes(HEADER + "张三明,A001,新华社区,新华路1号,13812341234\n"))
-    exported = login("admin").get("/manage/rosters/export.csv")
+    exported = login("admin").get("/e/default/manage/rosters/export.csv")
     assert exported.status_code == 200 and "张三明" in exported.text
     assert db.execute("select count(*) from audit_log where action = 'roster_exported'").fetchone()[0] == 1
 
 
 def test_household_cards_one_time_links(login, sites, db):
     roster.import_roster(db, "r.csv", csv_bytes(HEADER + "张三明,A001,新华社区,,\n李四,A002,新华社区,,\n"))
-    page = login("admin").get("/manage/rosters/cards?q=security-feeling")
+    page = login("admin").get("/e/default/manage/rosters/cards?q=security-feeling")
     assert page.status_code == 200
     codes = db.execute("select code, household_id, single_use, site_id from links"
                        " where household_id is not null").fetchall()
@@ -126,7 +126,7 @@ def test_household_cards_one_time_links(login, sites, db):
     assert all(f"/s/{row[0]}/qr.svg" in page.text for row in codes)
     assert "张*明" in page.text and "张三明" not in page.text  # a card never shows a full name
     # Asking again reuses the links.
-    login("admin").get("/manage/rosters/cards?q=security-feeling")
+    login("admin").get("/e/default/manage/rosters/cards?q=security-feeling")
     assert db.execute("select count(*) from links where household_id is not null").fetchone()[0] == 2
 
 

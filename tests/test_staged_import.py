@@ -106,7 +106,8 @@ def test_a_live_submission_taking_an_id_fails_the_whole_import_naming_the_line(d
         """A live submission stores the 13th row's id just before the import commits."""
         _clean, row = items[12]
         live = {"knows_hotline": "0", "knows_services": "0", "satisfaction": "3"}
-        responses.record(db_, questionnaires.get(db_, questionnaire_id), row["submission_id"], live)
+        responses.record(db_, questionnaires.get(db_, questionnaire_id), row["submission_id"], live,
+                         {"evaluation_id": row["evaluation_id"]})
         return real(db_, questionnaire_id, items, source_name, **kwargs)
 
     monkeypatch.setattr(staged_import, "commit", racing)
@@ -122,8 +123,8 @@ def test_a_crashed_import_is_removed_by_the_next_one(db, site):
     questionnaire = questionnaires.get(db, "public-awareness")
     items = parse_rows(db, questionnaire, HEADER + rows(5))
     staged = staged_import.staging_id("deadbeef", "public-awareness")
-    db.execute("insert into import_batches (id, questionnaire_id, status, started_at, heartbeat_at)"
-               " values ('deadbeef', 'public-awareness', 'staging', '2024-01-01T00:00:00', '2024-01-01T00:00:00')")
+    db.execute("insert into import_batches (id, evaluation_id, questionnaire_id, status, started_at, heartbeat_at)"
+               " values ('deadbeef', 1, 'public-awareness', 'staging', '2024-01-01T00:00:00', '2024-01-01T00:00:00')")
     db.execute("PRAGMA foreign_keys=OFF")
     for clean, row in items:
         responses.insert_response(db, dict(row, questionnaire_id=staged, submission_id="x" + row["submission_id"]),

@@ -55,14 +55,15 @@ def import_command(questionnaire_id, file, evaluation):
 def export_command(questionnaire_id, fmt, output, evaluation):
     """Export every response of a questionnaire in one evaluation, with code and label columns."""
     db = get_db()
-    if not evaluations.uses(db, evaluation.id, questionnaire_id):
-        raise click.ClickException(f"the evaluation '{evaluation.slug}' does not use a questionnaire"
-                                   f" '{questionnaire_id}'")
     try:
-        rows = exports.response_rows(db, evaluation.id, questionnaire_id)
-        header = next(rows)
+        questionnaires.get(db, questionnaire_id)
     except questionnaires.UnknownQuestionnaire:
         raise click.ClickException(f"no questionnaire '{questionnaire_id}'") from None
+    if not evaluations.uses(db, evaluation.id, questionnaire_id):
+        raise click.ClickException(f"the evaluation '{evaluation.slug}' does not use the questionnaire"
+                                   f" '{questionnaire_id}'")
+    rows = exports.response_rows(db, evaluation.id, questionnaire_id)
+    header = next(rows)
     rows_with_header = _prepend(header, rows)
     if fmt == "csv":
         with open(output, "w", encoding="utf-8", newline="") as stream:

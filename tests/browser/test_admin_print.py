@@ -59,7 +59,7 @@ def test_poster_carries_organiser_phone_and_closing_date(live_server, admin_page
 
 def test_cards_carry_contact_and_print_inside_the_margins(live_server, admin_page, artifacts):
     page, _code, site_id = admin_page
-    page.goto(live_server.url(f"/manage/rosters/cards?q=elder-satisfaction&site={site_id}"))
+    page.goto(live_server.url(f"/e/default/manage/rosters/cards?q=elder-satisfaction&site={site_id}"))
     page.fill("#organiser", "某区民政局")
     page.fill("#contact_phone", "13812345678")
     page.fill("#closes_on", "2026-12-31")
@@ -87,7 +87,7 @@ def test_back_office_warns_while_base_url_is_unset(live_server, admin_page, arti
     saved = live_server.app.config.get("BASE_URL")
     try:
         live_server.app.config["BASE_URL"] = None
-        page.goto(live_server.url("/manage/links"))
+        page.goto(live_server.url("/e/default/manage/links"))
         warning = page.locator(".warning-banner")
         expect(warning).to_be_visible()
         expect(warning).to_contain_text("还没有设置 FLASK_BASE_URL")
@@ -95,13 +95,13 @@ def test_back_office_warns_while_base_url_is_unset(live_server, admin_page, arti
         page.screenshot(path=str(artifacts / "admin-base-url-warning.png"))
     finally:
         live_server.app.config["BASE_URL"] = saved
-    page.goto(live_server.url("/manage/links"))
+    page.goto(live_server.url("/e/default/manage/links"))
     expect(page.locator(".warning-banner")).to_have_count(0)
 
 
 def test_assignment_page(live_server, admin_page, artifacts):
     page, _code, _site_id = admin_page
-    page.goto(live_server.url("/manage/assignments"))
+    page.goto(live_server.url("/e/default/manage/assignments"))
     page.select_option("#site_id", label="白鹏社区")
     page.get_by_role("button", name="分配", exact=True).click()
     expect(page.locator("table")).to_contain_text("整个站点：白鹏社区")

@@ -61,7 +61,7 @@ def log_in(page, server):
 
 def open_list(page, server):
     """The household list of elder-satisfaction for site 观音社区, ready."""
-    page.goto(server.url("/field/?q=elder-satisfaction"))
+    page.goto(server.url("/e/default/field/?q=elder-satisfaction"))
     page.wait_for_load_state("load")
     page.evaluate("window.fieldApp.ready")
 
@@ -89,7 +89,7 @@ def fill_interview(page):
 def save(page, server):
     """Tap 保存 and wait for the household list."""
     page.get_by_role("button", name="保存").click()
-    expect(page).to_have_url(server.url("/field/?q=elder-satisfaction"))
+    expect(page).to_have_url(server.url("/e/default/field/?q=elder-satisfaction"))
     page.wait_for_load_state("load")  # field.js is deferred: fieldApp exists after parsing
     page.evaluate("window.fieldApp.ready")
 

@@ -44,7 +44,7 @@ def test_three_forms_offline_sent_once(live_server, phone, field_setup):
     page.fill("#username", "offline-staff")
     page.fill("#password", PASSWORD)
     page.get_by_role("button", name="登录").click()
-    page.goto(live_server.url("/field/?q=elder-satisfaction"))
+    page.goto(live_server.url("/e/default/field/?q=elder-satisfaction"))
     page.evaluate("window.fieldApp.ready")
     assert page.evaluate("navigator.serviceWorker.controller !== null")
     expect(page.locator("#unsent-count")).to_have_text("0")
@@ -54,7 +54,7 @@ def test_three_forms_offline_sent_once(live_server, phone, field_setup):
     for household_id in field_setup:
         page.locator(f'a[href*="household={household_id}&"]').click()
         fill_form(page)
-        expect(page).to_have_url(live_server.url("/field/?q=elder-satisfaction"))
+        expect(page).to_have_url(live_server.url("/e/default/field/?q=elder-satisfaction"))
         page.evaluate("window.fieldApp.ready")
     response = page.reload()
     assert response.from_service_worker

@@ -132,7 +132,7 @@ def test_damaged_roster_files_through_the_upload_page(fuzz_app, case):
     app, _folder = fuzz_app
     data, name = case
     response = logged_in(app, "fuzz-admin").post(
-        "/manage/rosters", data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
+        "/e/default/manage/rosters", data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
     assert response.status_code in (302, 400), (response.status_code, name, response.get_data(as_text=True)[:300])
 
 

@@ -25,8 +25,8 @@ def site(db):
 
 def post_roster(client, data, filename):
     """Upload a roster file on /manage/rosters; return the response."""
-    page = client.get("/manage/rosters")
-    return client.post("/manage/rosters", data={"csrf_token": csrf_token(page.text),
+    page = client.get("/e/default/manage/rosters")
+    return client.post("/e/default/manage/rosters", data={"csrf_token": csrf_token(page.text),
                                                 "file": (io.BytesIO(data), filename)})
 
 

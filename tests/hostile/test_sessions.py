@@ -40,12 +40,12 @@ def test_copied_cookie_dies_at_logout(app, client, users):
     assert _login(client, "staff").status_code == 302
     copied = _cookie(client)
     thief = _copy_with(app, copied)
-    assert thief.get("/field/").status_code == 200  # the copy works while the session stands
-    page = client.get("/field/")
+    assert thief.get("/e/default/field/").status_code == 200  # the copy works while the session stands
+    page = client.get("/e/default/field/")
     token = csrf_token(page.text.replace('name="csrf-token" content=', 'name="csrf_token" value='))
     assert client.post("/logout", data={"csrf_token": token}).status_code == 302
-    assert thief.get("/field/").status_code == 302  # sent to the login page
-    assert _copy_with(app, copied).get("/field/").status_code == 302
+    assert thief.get("/e/default/field/").status_code == 302  # sent to the login page
+    assert _copy_with(app, copied).get("/e/default/field/").status_code == 302
 
 
 def test_password_change_ends_sessions_and_submit_tokens(app, client, users, db):
@@ -57,14 +57,14 @@ def test_password_change_ends_sessions_and_submit_tokens(app, client, users, db)
         assert api_submissions.user_for_token(get_db(), token) is not None
         auth.set_password(get_db(), _user_id(db, "staff"), "another-good-password")
         assert api_submissions.user_for_token(get_db(), token) is None
-    assert _copy_with(app, copied).get("/field/").status_code == 302
+    assert _copy_with(app, copied).get("/e/default/field/").status_code == 302
 
 
 def test_set_password_cli_ends_sessions(app, client, users, runner):
     _login(client, "staff")
     result = runner.invoke(args=["users", "set-password", "staff"], input="brand-new-password\n")
     assert result.exit_code == 0, result.output
-    assert client.get("/field/").status_code == 302
+    assert client.get("/e/default/field/").status_code == 302
     assert _login(app.test_client(), "staff", "brand-new-password").status_code == 302
 
 
@@ -82,7 +82,7 @@ def test_deactivation_ends_sessions_and_reactivation_does_not_revive_them(app, u
         response = admin.post(f"/manage/users/{_user_id(db, user)}/active",
                               data={"csrf_token": token, "active": active})
         assert response.status_code == 302
-    assert _copy_with(app, copied).get("/field/").status_code == 302
+    assert _copy_with(app, copied).get("/e/default/field/").status_code == 302
     with app.app_context():
         from survey.db import get_db
         assert api_submissions.user_for_token(get_db(), submit_token) is None
@@ -94,11 +94,11 @@ def test_admin_signs_a_user_out_everywhere(app, users, db):
     staff, admin = app.test_client(), app.test_client()
     _login(staff, "staff")
     _login(admin, "admin")
-    assert staff.get("/field/").status_code == 200
+    assert staff.get("/e/default/field/").status_code == 200
     token = csrf_token(admin.get("/manage/users").text)
     response = admin.post(f"/manage/users/{_user_id(db, 'staff')}/sign-out", data={"csrf_token": token})
     assert response.status_code == 302
-    assert staff.get("/field/").status_code == 302
+    assert staff.get("/e/default/field/").status_code == 302
     assert admin.get("/manage/users").status_code == 200  # the admin's own session stands
     assert db.execute("select count(*) from audit_log where action = 'user_signed_out_everywhere'").fetchone()[0] == 1
 
@@ -116,10 +116,10 @@ def test_session_cookie_lasts_at_most_8_hours(app, client, users):
 @pytest.mark.parametrize("gap_key,gap", [("_login_at", 8 * 3600 + 1), ("_seen", 2 * 3600 + 1)])
 def test_absolute_and_idle_timeouts_end_the_session(client, users, gap_key, gap):
     _login(client, "staff")
-    assert client.get("/field/").status_code == 200
+    assert client.get("/e/default/field/").status_code == 200
     with client.session_transaction() as session:
         session[gap_key] = session[gap_key] - gap
-    assert client.get("/field/").status_code == 302
+    assert client.get("/e/default/field/").status_code == 302
 
 
 def test_timeouts_are_configurable(tmp_path):
@@ -133,7 +133,7 @@ def test_a_session_without_server_side_marks_is_refused(client, users, db):
     with client.session_transaction() as session:
         session["_user_id"] = str(_user_id(db, "staff"))
         session["_fresh"] = True
-    assert client.get("/field/").status_code == 302
+    assert client.get("/e/default/field/").status_code == 302
 
 
 def test_anonymous_failures_do_not_lock_the_real_user_out(client, users):
@@ -195,7 +195,7 @@ def test_next_stays_on_the_site(client, users, target):
 
 
 def test_next_keeps_a_same_site_path(client, users):
-    assert _login(client, "staff", next_="/field/%3Fx%3D1").headers["Location"] == "/field/?x=1"
+    assert _login(client, "staff", next_="/e/default/field/%3Fx%3D1").headers["Location"] == "/e/default/field/?x=1"
 
 
 def test_forged_host_is_refused_and_never_reaches_a_link(client, users):
@@ -229,6 +229,6 @@ def test_production_requires_base_url(tmp_path):
 
 def test_pages_with_personal_data_are_not_cached(login, client):
     login("admin")
-    for path in ("/manage/rosters", "/manage/rosters/export.csv", "/manage/users", "/field/"):
+    for path in ("/e/default/manage/rosters", "/e/default/manage/rosters/export.csv", "/manage/users", "/e/default/field/"):
         assert client.get(path).headers.get("Cache-Control") == "no-store", path
     assert client.get("/static/css/office.css").headers.get("Cache-Control") != "no-store"

@@ -261,16 +261,16 @@ def test_an_evaluator_uses_the_second_version(app, client, households, auth_head
     page = reviewer.get("/login")
     reviewer.post("/login", data={"csrf_token": csrf_token(page.text), "username": "evaluator",
                                   "password": "correct-horse-battery"})
-    page = reviewer.get("/conflicts/")
+    page = reviewer.get("/e/default/conflicts/")
     assert page.status_code == 200 and "采用第二份" in page.text and 'class="differs"' in page.text
     conflict_id = db.execute("select id from submission_conflicts").fetchone()[0]
-    response = reviewer.post(f"/conflicts/{conflict_id}", data={"csrf_token": csrf_token(page.text),
+    response = reviewer.post(f"/e/default/conflicts/{conflict_id}", data={"csrf_token": csrf_token(page.text),
                                                               "decision": "used_second"})
     assert response.status_code == 302
     assert db.execute("select value from answers where question_id = 'overall'").fetchone()[0] == "1"
     assert db.execute("select status, decided_by from submission_conflicts").fetchone() == ("used_second", "evaluator")
     assert stored(db)[0] == 1
-    again = reviewer.post(f"/conflicts/{conflict_id}", data={"csrf_token": csrf_token(page.text),
+    again = reviewer.post(f"/e/default/conflicts/{conflict_id}", data={"csrf_token": csrf_token(page.text),
                                                            "decision": "kept_first"})
     assert again.status_code == 302
     assert db.execute("select status from submission_conflicts").fetchone()[0] == "used_second"
@@ -284,11 +284,11 @@ def test_keeping_the_first_changes_no_answer_and_staff_cannot_decide(app, client
     page = staff.get("/login")
     staff.post("/login", data={"csrf_token": csrf_token(page.text), "username": "staff",
                                "password": "correct-horse-battery"})
-    assert staff.get("/conflicts/").status_code == 403
+    assert staff.get("/e/default/conflicts/").status_code == 403
     with app.app_context():
         from survey import conflicts
         from survey.db import get_db
-        conflicts.decide(get_db(), conflict_id, "kept_first", "evaluator")
+        conflicts.decide(get_db(), 1, conflict_id, "kept_first", "evaluator")
     assert db.execute("select value from answers where question_id = 'overall'").fetchone()[0] == "5"
     assert db.execute("select status from submission_conflicts").fetchone()[0] == "kept_first"
 
