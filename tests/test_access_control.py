@@ -66,14 +66,16 @@ def test_staff_cannot_open_admin_or_scores(login, path):
     assert login("staff").get(path).status_code == 403
 
 
-@pytest.mark.parametrize("path", ["/e/default/manage/", "/manage/users", "/e/default/field/", "/e/default/field/form/elder-satisfaction"])
+@pytest.mark.parametrize("path", ["/e/default/manage/", "/manage/users", "/e/default/field/",
+                                  "/e/default/field/form/elder-satisfaction"])
 def test_evaluator_cannot_manage_or_collect(login, path):
     assert login("evaluator").get(path).status_code == 403
 
 
 def test_staff_cannot_post_to_manage(login):
     client = login("staff")
-    token = csrf_token(client.get("/e/default/field/").text.replace('name="csrf-token" content=', 'name="csrf_token" value='))
+    page = client.get("/e/default/field/").text
+    token = csrf_token(page.replace('name="csrf-token" content=', 'name="csrf_token" value='))
     response = client.post("/manage/users", data={"csrf_token": token, "username": "mallory",
                                                   "password": "12345678", "role": "admin"})
     assert response.status_code == 403

@@ -160,13 +160,15 @@ def test_poster_prints_organiser_phone_and_closing_date(login, db, users, client
     site_id = links.create_site(db, "xh", "新华社区")
     admin = login("admin")
     page = admin.get("/e/default/manage/links")
-    bad = admin.post("/e/default/manage/links", data={"csrf_token": csrf_token(page.text), "questionnaire": "elder-satisfaction",
-                                            "channel": "poster", "site_id": site_id, "closes_on": "下个月"})
+    bad = admin.post("/e/default/manage/links", data={
+        "csrf_token": csrf_token(page.text), "questionnaire": "elder-satisfaction",
+        "channel": "poster", "site_id": site_id, "closes_on": "下个月"})
     assert "截止日期" in admin.get(bad.location).text
     assert db.execute("select count(*) from links").fetchone()[0] == 0
-    admin.post("/e/default/manage/links", data={"csrf_token": csrf_token(page.text), "questionnaire": "elder-satisfaction",
-                                      "channel": "poster", "site_id": site_id, "organiser": "某区民政局",
-                                      "contact_phone": "010-12345678", "closes_on": "2026-12-31"})
+    admin.post("/e/default/manage/links", data={
+        "csrf_token": csrf_token(page.text), "questionnaire": "elder-satisfaction",
+        "channel": "poster", "site_id": site_id, "organiser": "某区民政局",
+        "contact_phone": "010-12345678", "closes_on": "2026-12-31"})
     code = db.execute("select code from links").fetchone()[0]
     poster = client.get(f"/s/{code}/poster").text
     assert "某区民政局" in poster and "010-12345678" in poster and "2026-12-31" in poster

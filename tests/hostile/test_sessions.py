@@ -229,6 +229,7 @@ def test_production_requires_base_url(tmp_path):
 
 def test_pages_with_personal_data_are_not_cached(login, client):
     login("admin")
-    for path in ("/e/default/manage/rosters", "/e/default/manage/rosters/export.csv", "/manage/users", "/e/default/field/"):
+    for path in ("/e/default/manage/rosters", "/e/default/manage/rosters/export.csv", "/manage/users",
+                 "/e/default/field/"):
         assert client.get(path).headers.get("Cache-Control") == "no-store", path
     assert client.get("/static/css/office.css").headers.get("Cache-Control") != "no-store"
