@@ -168,8 +168,8 @@ def test_migration_6_adds_assignments_and_poster_contact_keeping_links(release_1
     db.execute("insert into assignments (evaluation_id, user_id, site_id, assigned_at) values (1, ?, ?, 'now')",
                [user_id, site_id])
     with pytest.raises(sqlite3.IntegrityError):
-        db.execute("insert into assignments (user_id, site_id, household_id, assigned_at) values (?, ?, ?, 'now')",
-                   [user_id, site_id, household_id])
+        db.execute("insert into assignments (evaluation_id, user_id, site_id, household_id, assigned_at)"
+                   " values (1, ?, ?, ?, 'now')", [user_id, site_id, household_id])
 
 
 def test_release_1_database_gains_the_quality_on_arrival_schema(release_1_db):

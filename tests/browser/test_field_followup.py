@@ -31,8 +31,8 @@ def field(live_server):
         row = db.execute("select id from users where username = 'followup-staff'").fetchone()
         user_id = row[0] if row else create_user(db, "followup-staff", PASSWORD, "staff", "跟进调查员")
         roster.import_roster(db, "roster.csv", ROSTER.encode())
-        db.execute("insert into assignments (user_id, site_id, assigned_at) values (?, ?, '2026-01-01T00:00:00Z')"
-                   " on conflict do nothing", [user_id, site_id])
+        db.execute("insert into assignments (evaluation_id, user_id, site_id, assigned_at)"
+                   " values (1, ?, ?, '2026-01-01T00:00:00Z') on conflict do nothing", [user_id, site_id])
         db.commit()
         ids = {r["household_no"]: r["id"] for r in roster.households(db, site_id)}
     # Clean slate per test: no responses or visits for these households.
