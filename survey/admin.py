@@ -14,6 +14,8 @@ from survey import audit, auth, evaluations, field_storage, links, questionnaire
 from survey.db import get_db
 
 bp = Blueprint("admin", __name__, url_prefix="/e/<evaluation>/manage")
+# The words of the members page for the roles of evaluations.ROLES (msgids of the catalogue).
+ROLE_NAMES = {"manager": "项目管理员", "staff": "调查员", "evaluator": "评价人员", "viewer": "只看统计"}
 scope.scope_blueprint(bp)
 
 
@@ -231,7 +233,7 @@ def members():
         else:
             evaluations.grant(db, user_id, evaluation.id, role, granted_by=current_user.username)
             audit.log(db, "member_granted", f"{username} {role}")
-            flash(_("已授予 %(name)s 角色：%(role)s", name=username, role=role))
+            flash(_("已授予 %(name)s 角色：%(role)s", name=username, role=_(ROLE_NAMES[role])))
         return redirect(url_for("admin.members"))
     return render_template("admin/members.html", rows=evaluations.members(db, evaluation.id),
                            candidates=field_storage.users_without_role(db, evaluation.id),

@@ -106,3 +106,31 @@ def test_assignment_page(live_server, admin_page, artifacts):
     page.get_by_role("button", name="分配", exact=True).click()
     expect(page.locator("table")).to_contain_text("整个站点：白鹏社区")
     page.screenshot(path=str(artifacts / "admin-assignments.png"), full_page=True)
+
+
+def test_members_page_grants_a_role_at_phone_size(live_server, browser, admin_page, artifacts):
+    """The members page of an evaluation, at phone size: grant a role with the form, see it listed."""
+    _page, _code, _site_id = admin_page
+    with live_server.app.app_context():
+        db = get_db()
+        if db.execute("select 1 from users where username = 'member-to-be'").fetchone() is None:
+            create_user(db, "member-to-be", PASSWORD, "viewer", "新成员", evaluation_id=None)
+        db.execute("delete from evaluation_members where user_id ="
+                   " (select id from users where username = 'member-to-be')")
+        db.commit()
+    context = browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN")
+    page = context.new_page()
+    page.goto(live_server.url("/login"))
+    page.fill("#username", "print-admin")
+    page.fill("#password", PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(re.compile(r"^(?!.*login)"))
+    page.goto(live_server.url("/e/default/manage/members"))
+    page.select_option("#user_id", label="新成员（member-to-be）")
+    page.select_option("#role", "staff")
+    page.get_by_role("button", name="授予角色").click()
+    expect(page.locator("tbody")).to_contain_text("member-to-be")
+    page.screenshot(path=str(artifacts / "admin-members-phone.png"), full_page=True)
+    assert live_server.query("select m.role from evaluation_members m join users u on u.id = m.user_id"
+                             " where u.username = 'member-to-be'") == [("staff",)]
+    context.close()
