@@ -200,7 +200,7 @@ def assignments():
         elif not household_no and not site_id:
             flash("没有分配：请选一个站点（整站分配），或填写一个户号（单户分配）。")
         else:
-            target = {"household_id": household[0][0]} if household_no else {"site_id": site_id}
+            target = {"household_id": household[0]["id"]} if household_no else {"site_id": site_id}
             field_storage.add_assignment(db, evaluation_id, user_id, by=current_user.username, **target)
             (column, value), = target.items()
             audit.log(db, "assignment_added", f"{staff[user_id]} {column}={value}")

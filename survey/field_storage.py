@@ -5,6 +5,8 @@ with the same code and households with the same number). The views of survey.adm
 survey.fieldwork call these; no SQL in the views.
 """
 
+import sqlite3
+
 from survey import evaluations
 from survey.db import transaction
 from survey.responses import now_iso
@@ -17,9 +19,16 @@ def evaluation_id_or_only(db, evaluation_id):
     return evaluation_id if evaluation_id is not None else evaluations.choose(db).id
 
 
+def _named(db, sql, params):
+    """Rows that leave this module: sqlite3.Row, read by name (row["name"]) or unpacked."""
+    cursor = db.conn.cursor()
+    cursor.row_factory = sqlite3.Row
+    return cursor.execute(sql, params).fetchall()
+
+
 def sites(db, evaluation_id):
     """(id, name) of the evaluation's sites, by name."""
-    return db.execute("select id, name from sites where evaluation_id = ? order by name", [evaluation_id]).fetchall()
+    return _named(db, "select id, name from sites where evaluation_id = ? order by name", [evaluation_id])
 
 
 def sites_with_households(db, evaluation_id):
@@ -58,9 +67,9 @@ def site_belongs(db, evaluation_id, site_id):
 
 def questionnaire_list(db, evaluation_id):
     """(id, title) of the questionnaires the evaluation uses."""
-    return db.execute("select q.id, q.title_zh from questionnaires q join evaluation_questionnaires e"
+    return _named(db, "select q.id, q.title_zh from questionnaires q join evaluation_questionnaires e"
                       " on e.questionnaire_id = q.id where e.evaluation_id = ? order by q.id",
-                      [evaluation_id]).fetchall()
+                      [evaluation_id])
 
 
 def counts(db, evaluation_id):
@@ -85,10 +94,10 @@ def household_links_rows(db, evaluation_id, questionnaire_id):
 def field_staff(db, evaluation_id):
     """(id, username, display name) of active users who may do field work in the evaluation:
     its managers and staff, and admins."""
-    return db.execute(
-        "select u.id, u.username, u.display_name from users u where u.active = 1 and (u.role = 'admin'"
+    return _named(
+        db, "select u.id, u.username, u.display_name from users u where u.active = 1 and (u.role = 'admin'"
         " or u.id in (select user_id from evaluation_members where evaluation_id = ? and role in ('manager', 'staff')))"
-        " order by u.username", [evaluation_id]).fetchall()
+        " order by u.username", [evaluation_id])
 
 
 def households_numbered(db, evaluation_id, household_no, site_id=None):
@@ -98,7 +107,7 @@ def households_numbered(db, evaluation_id, household_no, site_id=None):
     if site_id:
         sql += " and site_id = ?"
         params.append(site_id)
-    return db.execute(sql, params).fetchall()
+    return _named(db, sql, params)
 
 
 def assignments(db, evaluation_id):
@@ -178,10 +187,10 @@ def audit_entries(db, evaluation_id, action="", limit=500):
 
 def users_without_role(db, evaluation_id):
     """(id, username, display name) of active non-admin users with no role in the evaluation."""
-    return db.execute(
-        "select id, username, display_name from users where active = 1 and role != 'admin' and id not in"
+    return _named(
+        db, "select id, username, display_name from users where active = 1 and role != 'admin' and id not in"
         " (select user_id from evaluation_members where evaluation_id = ?) order by username",
-        [evaluation_id]).fetchall()
+        [evaluation_id])
 
 
 def user_exists(db, user_id):

@@ -35,6 +35,7 @@ from flask import (
 )
 from flask_login import current_user
 
+import scoring.coverage  # noqa: F401  (registers the coverage_rate and followup_rate measures)
 from survey import api_submissions, audit, auth, evaluations, field_storage, questionnaires, responses, roster, scope
 from survey.db import get_db
 
@@ -370,9 +371,7 @@ def legacy_index():
 
 
 def init_app(app):
-    """Register the staff blueprint, its menu entries and the coverage measures."""
-    import scoring.coverage  # noqa: F401  (registers coverage_rate and followup_rate)
-
+    """Register the staff blueprint and its menu entries."""
     app.register_blueprint(bp)
     app.register_blueprint(legacy)
     app.add_template_filter(local_time)
