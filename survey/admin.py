@@ -261,4 +261,4 @@ def init_app(app):
     for endpoint, label in (("admin.sites", "站点"), ("admin.links_page", "链接与二维码"),
                             ("admin.rosters", "名册"), ("admin.assignments", "调查分配"),
                             ("admin.members", "成员与角色"), ("admin.audit_page", "审计日志")):
-        auth.add_nav(endpoint, label, ["admin", "manager"])
+        auth.add_nav(endpoint, label, ["manage"])

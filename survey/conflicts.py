@@ -95,4 +95,4 @@ def decide_view(conflict_id):
 def init_app(app):
     """Register the blueprint and its menu entry."""
     app.register_blueprint(bp)
-    auth.add_nav("conflicts.index", "重复提交待核", ["evaluator"])
+    auth.add_nav("conflicts.index", "重复提交待核", ["results"])
