@@ -136,8 +136,8 @@ def test_roster_export_strips_control_characters(db, login):
     from survey import links
 
     site = links.create_site(db, "S1", "站点\x01一", evaluation_id=1)
-    db.execute("insert into households (site_id, household_no, name, created_at) values (?, '1', ?, '2024-01-01')",
-               [site, "张\x03三"])
+    db.execute("insert into households (evaluation_id, site_id, household_no, name, created_at)"
+               " values (1, ?, '1', ?, '2024-01-01')", [site, "张\x03三"])
     db.conn.commit()
     body = login("admin").get("/e/default/manage/rosters/export.csv").get_data(as_text=True)
     assert "站点一" in body, "the site name, cleaned"
