@@ -4,8 +4,6 @@ Data commands take `--evaluation SLUG`; with exactly one evaluation in the datab
 may be left out, with more it is refused naming the choices (evaluation_option).
 """
 
-import functools
-
 import click
 from flask import current_app
 from flask.cli import ScriptInfo
@@ -15,13 +13,8 @@ from survey.db import get_db
 
 
 def evaluation_option(command):
-    """Add `--evaluation SLUG` to a command; the command receives `evaluation` (an Evaluation).
-
-    The slug is resolved when the command runs, inside the app context that Flask's
-    command groups push (an option callback runs before it, with no database yet).
-    """
-    @functools.wraps(command)
-    def resolved(*args, evaluation=None, **kwargs):
+    """Add `--evaluation SLUG` to a command; the command receives `evaluation` (an Evaluation)."""
+    def resolve(ctx, param, value):
         """Turn the slug into the evaluation, or stop with the choices."""
         if not current_app:
             # Parameter callbacks run before @with_appcontext does; `flask` pushes the context
@@ -30,13 +23,12 @@ def evaluation_option(command):
             with ctx.ensure_object(ScriptInfo).load_app().app_context():
                 return resolve(ctx, param, value)
         try:
-            chosen = evaluations.choose(get_db(), evaluation)
+            return evaluations.choose(get_db(), value)
         except evaluations.EvaluationChoiceError as exc:
-            raise click.BadParameter(str(exc), param_hint="'--evaluation'") from None
-        return command(*args, evaluation=chosen, **kwargs)
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
-    return click.option("--evaluation", "evaluation", metavar="SLUG", default=None,
-                        help="The evaluation to work on (may be left out when there is only one).")(resolved)
+    return click.option("--evaluation", "evaluation", metavar="SLUG", callback=resolve, expose_value=True,
+                        help="The evaluation to work on (may be left out when there is only one).")(command)
 
 
 def init_app(app):
