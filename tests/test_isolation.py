@@ -73,8 +73,8 @@ def markers(two):
 # Rates and counts that only the second evaluation, or both mixed, would give. A count
 # stands alone: not inside a token, an id, a time (15:59) or a date (2026-11-59 ...).
 LEAKED_NUMBERS = [
-    (r"(?<![\w.:/-])59(?![\w.:/-])", "the second's response count"),
-    (r"(?<![\w.:/-])82(?![\w.:/-])", "both evaluations' response count"),
+    (r"(?<![A-Za-z0-9_.:/-])59(?![A-Za-z0-9_.:/-])", "the second's response count"),
+    (r"(?<![A-Za-z0-9_.:/-])82(?![A-Za-z0-9_.:/-])", "both evaluations' response count"),
     (r"0\.1186|11\.9\s*%", "the second's satisfaction rate"),
     (r"0\.3658|36\.6\s*%", "the mixed satisfaction rate"),
 ]
