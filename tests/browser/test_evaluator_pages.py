@@ -2,11 +2,15 @@
 desktop sizes, and the report printed to PDF (test-artifacts/)."""
 
 import re
+import threading
 
 import pytest
 from evaluate_helpers import Maker, elder
 from playwright.sync_api import expect
+from werkzeug.serving import make_server
 
+from app import create_app
+from browser.conftest import LiveServer, QuietHandler
 from survey import demo, evaluations
 from survey.auth import create_user
 from survey.db import get_db
@@ -104,18 +108,25 @@ def test_paged_lists_fit_a_phone(browser, evaluator_server, artifacts, path, nam
 
 
 @pytest.fixture(scope="module")
-def viewer_server(live_server):
-    """The live server with an evaluation `view-demo` of 30 answers and a viewer of it."""
-    with live_server.app.app_context():
+def viewer_server(tmp_path_factory):
+    """A server of its own (the shared live server keeps exactly one evaluation) with an
+    evaluation `view-demo` of 30 answers and a viewer of it."""
+    app = create_app({"TESTING": True, "SECRET_KEY": "browser-tests",
+                      "DATABASE": str(tmp_path_factory.mktemp("viewer") / "viewer.sqlite")})
+    with app.app_context():
         db = get_db()
-        if evaluations.get(db, "view-demo") is None:
-            evaluation = evaluations.create(db, "view-demo", "查看示例")
-            make = Maker(db, evaluation.id)
-            site = make.site("V1", "查看社区")
-            for index in range(30):
-                make.add(elder("5" if index < 27 else "2", suggestion="只给评价组看的意见"), site_id=site)
-            create_user(db, "shot-viewer", PASSWORD, "viewer", "查看者", evaluation_id=evaluation.id)
-    return live_server
+        evaluation = evaluations.create(db, "view-demo", "查看示例")
+        make = Maker(db, evaluation.id)
+        site = make.site("V1", "查看社区")
+        for index in range(30):
+            make.add(elder("5" if index < 27 else "2", suggestion="只给评价组看的意见"), site_id=site)
+        create_user(db, "shot-viewer", PASSWORD, "viewer", "查看者", evaluation_id=evaluation.id)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="viewer-server", daemon=True)
+    thread.start()
+    yield LiveServer(app, server)
+    server.shutdown()
+    thread.join(timeout=10)
 
 
 def test_viewer_pages_at_phone_size_show_rates_but_no_rows_or_text(browser, viewer_server, artifacts):
