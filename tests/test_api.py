@@ -135,7 +135,7 @@ def test_tokens_cli_creates_once_and_revokes(api_app):
         stored = [row[0] for row in get_db().execute("select token_hash from api_tokens")]
     assert token not in stored and len(stored) == 2
     refused = runner.invoke(args=["tokens", "create", "staff"])
-    assert refused.exit_code != 0 and "not an active evaluator" in refused.output
+    assert refused.exit_code != 0 and "is not an active admin, manager, evaluator or viewer" in refused.output
     assert runner.invoke(args=["tokens", "revoke", "evaluator"]).exit_code == 0
     assert client.get("/api/v1/questionnaires", headers={"Authorization": f"Bearer {token}"}).status_code == 401
 

@@ -46,7 +46,7 @@ def seed_003_from_the_survey(tmp_path):
 def paper(tmp_path, name, satisfied, unsatisfied):
     """A paper-campaign CSV of elder-satisfaction answers."""
     path = tmp_path / name
-    rows = ["respondent,overall"] + ["self,5"] * satisfied + ["self,2"] * unsatisfied
+    rows = ["respondent,services,overall"] + ["self,meals,5"] * satisfied + ["self,meals,2"] * unsatisfied
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path
 

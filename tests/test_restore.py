@@ -28,7 +28,7 @@ def add_responses(path, count, start):
     questionnaire = questionnaires.get(db, "public-awareness")
     for index in range(count):
         responses.record(db, questionnaire, f"restore-test-{start + index:04d}",
-                         {"knows_hotline": "1", "knows_services": "0", "satisfaction": "4"}, {})
+                         {"knows_hotline": "1", "knows_services": "0", "satisfaction": "4"}, {"evaluation_id": 1})
     db.conn.close()
 
 

@@ -126,7 +126,7 @@ def test_script_in_open_text_is_inert_in_every_page_and_export(app, respondent, 
                 "onerror=alert(1)&gt;", ""), f"{path} shows the payload raw"
     assert checked >= 5
 
-    rows = list(importer.export_rows(db, "elder-satisfaction"))
+    rows = list(importer.export_rows(db, 1, "elder-satisfaction"))
     buffer = io.StringIO()
     importer.write_csv(iter(rows), buffer)
     cells = [cell for row in csv.reader(io.StringIO(buffer.getvalue().lstrip("\ufeff"))) for cell in row]
@@ -145,7 +145,7 @@ def test_formula_at_the_start_of_open_text_is_neutralised_in_exports(respondent,
     form = respondent("/q/elder-satisfaction")
     form.answer_all({**ELDER_ANSWERS, "suggestion": FORMULA})
     assert form.submit().status_code == 302
-    rows = list(importer.export_rows(db, "elder-satisfaction"))
+    rows = list(importer.export_rows(db, 1, "elder-satisfaction"))
     index = rows[0].index("suggestion")
     assert rows[1][index] == "'" + FORMULA
     xlsx = tmp_path / "f.xlsx"
