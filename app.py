@@ -7,7 +7,9 @@ from flask import Flask, request
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 
-from survey import cli, db, i18n, questionnaires, scope
+from survey import cli, questionnaires
+from survey.storage import db
+from survey.web import i18n, scope
 
 csrf = CSRFProtect()
 babel = Babel()
@@ -48,7 +50,7 @@ def create_app(test_config=None):
             # must still run, with the definitions already stored.
             app.logger.warning("questionnaire definitions not loaded: %s", exc)
 
-    from survey import auth, evaluations_web, links, respond
+    from survey.web import auth, evaluations_web, links, respond
 
     auth.init_app(app)
     evaluations_web.init_app(app)
@@ -56,14 +58,14 @@ def create_app(test_config=None):
     cli.init_app(app)
     app.register_blueprint(respond.bp)
     app.register_blueprint(links.bp)
-    from survey import api, evaluate
+    from survey.web import api, evaluate
 
     evaluate.init_app(app)
     api.init_app(app)
-    from survey import scores
+    from survey.web import scores
 
     scores.init_app(app)
-    from survey import admin, api_submissions, conflicts, fieldwork, users
+    from survey.web import admin, api_submissions, conflicts, fieldwork, users
 
     fieldwork.init_app(app)
     api_submissions.init_app(app)
@@ -84,7 +86,8 @@ def create_app(test_config=None):
         """Templates need the locale for `lang` attributes and localised YAML texts."""
         return {"lang": i18n.short_locale(), "html_lang": i18n.html_lang(), "request": request}
 
-    from survey import backup, errors, security
+    from survey.storage import backup
+    from survey.web import errors, security
 
     backup.init_app(app)
     security.init_app(app)  # last: it rate-limits views registered above

@@ -23,14 +23,14 @@ Choices, for a 2-core machine with one SQLite file:
 - PRODUCTION is switched on (Secure cookies, HSTS, the development SECRET_KEY refused)
   unless FLASK_PRODUCTION is already set in the environment (benchmarks over plain
   HTTP on 127.0.0.1 set it to false).
-- Rate-limit counters are shared by all workers through SQLite (survey/security.py).
+- Rate-limit counters are shared by all workers through SQLite (survey/web/security.py).
 - Workers die with their master (post_fork below): after a SIGKILL of the master,
   orphaned workers kept the listening port, busy with a slow request, and the service
   could not start again. The systemd unit in docs/OPERATIONS.md also kills the whole
   control group and restarts in seconds.
 - Slow clients: run nginx in front (deploy/nginx-survey.conf); it reads whole requests
   before gunicorn's threads see them.
-- Database connections stay open for a thread's lifetime (survey/db.py), so the WAL
+- Database connections stay open for a thread's lifetime (survey/storage/db.py), so the WAL
   is never checkpointed and deleted by a "last connection closed" inside a request.
 """
 

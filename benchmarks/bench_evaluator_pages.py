@@ -39,15 +39,15 @@ PAGES = {
 }
 # Timed too but outside the headline: a filter combining the site with another field reads
 # the fine tally (every field crossed), which grows with the data until every combination
-# exists (see survey/tallies.py); shown so the cost is known, not hidden.
+# exists (see survey/storage/tallies.py); shown so the cost is known, not hidden.
 EXTRA = {"dashboard_site_and_channel": f"/e/default/evaluate/{Q}?site=S03&channel=door"}
 PASSWORD = "bench-evaluator-password"
 
 
 def build(folder, count):
     """A database of `count` generated responses (2% excluded and flagged) and an evaluator."""
-    from survey.auth import create_user
-    from survey.db import get_db
+    from survey.storage.db import get_db
+    from survey.web.auth import create_user
 
     database = Path(folder) / f"pages-{count}.sqlite"
     app = make_app(database)

@@ -26,7 +26,7 @@ CHILD = """
 import json, sys, time, resource
 sys.path.insert(0, {root!r})
 from app import create_app
-from survey.db import get_db
+from survey.storage.db import get_db
 from survey import exports
 app = create_app({{"TESTING": True, "SECRET_KEY": "bench", "DATABASE": {database!r}}})
 with app.app_context():
@@ -69,7 +69,7 @@ def export_in_child(database, fmt, output):
 
 def run(count, formats=("csv", "xlsx", "xlsx-openpyxl")):
     """Generate `count` responses, export them both ways; return the figures."""
-    from survey.db import get_db
+    from survey.storage.db import get_db
 
     with tempfile.TemporaryDirectory(prefix="bench-export-") as folder:
         database = Path(folder) / "export.sqlite"

@@ -96,8 +96,8 @@ def run(rows, clients):
         database = Path(folder) / "import.sqlite"
         app, token = prepare_database(database, staff=True)
         with app.app_context():
-            from survey import links
-            from survey.db import get_db
+            from survey.storage.db import get_db
+            from survey.web import links
 
             links.create_site(get_db(), "bench", "压测站点")
         csv_path = Path(folder) / "paper.csv"

@@ -3,7 +3,7 @@ the headline satisfaction rate by every breakdown, every measure by every breakd
 (compute_all with `by`, the target: under 1 s), compute_all filtered by a site and a
 period, and by two fields at once (the fine tally), timed; peak RSS reported.
 
---submissions N times instead N calls of survey.responses.record on one warm connection
+--submissions N times instead N calls of survey.storage.responses.record on one warm connection
 (synchronous=FULL, as the server runs), and prints the mean in ms.
 
 Usage: python benchmarks/bench_measures.py [--responses N] [--submissions N]
@@ -25,8 +25,8 @@ QUESTIONNAIRE = "elder-satisfaction"
 
 def run(count, breakdown_all=False):
     """Generate, then time compute_all and the breakdowns; return the figures."""
-    from survey import measures_store as measures
-    from survey.db import get_db
+    from survey.storage import measures_store as measures
+    from survey.storage.db import get_db
 
     with tempfile.TemporaryDirectory(prefix="bench-measures-") as folder:
         app = make_app(Path(folder) / "measures.sqlite")
@@ -78,12 +78,13 @@ def run(count, breakdown_all=False):
 
 
 def submission_cost(count, warmup=100):
-    """Mean ms of survey.responses.record on a warm connection (synchronous=FULL)."""
+    """Mean ms of survey.storage.responses.record on a warm connection (synchronous=FULL)."""
     import random
     import statistics
 
-    from survey import questionnaires, responses
-    from survey.db import connect
+    from survey import questionnaires
+    from survey.storage import responses
+    from survey.storage.db import connect
 
     rng = random.Random(1)
     with tempfile.TemporaryDirectory(prefix="bench-submit-") as folder:

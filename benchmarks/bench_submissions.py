@@ -10,7 +10,7 @@ Rate limiting stays ON (its SQLite counters are part of the cost), with the limi
 raised so the benchmark is not refused. The load generator runs on the same 2 cores as
 the server, so both figures are depressed alike; the ratio is the comparable number.
 Targets (issue 15): at 64 clients, submits/s >= 40% of health's rate and p99 < 150 ms.
-`--compare` runs the server twice, with group commit (survey/group_commit.py, opt-in: FLASK_GROUP_COMMIT=true)
+`--compare` runs the server twice, with group commit (survey/storage/group_commit.py, opt-in: FLASK_GROUP_COMMIT=true)
 and without (FLASK_GROUP_COMMIT=false: each request commits on its own), side by side.
 
 Usage: python benchmarks/bench_submissions.py [--seconds 10] [--clients 16 64]
@@ -146,7 +146,7 @@ def run(seconds, client_counts, workers=None, threads=None, group_commit=True):
             server.stop()
         stored = make_app(database)
         with stored.app_context():
-            from survey.db import get_db
+            from survey.storage.db import get_db
 
             db = get_db()
             results["stored_responses"] = db.execute("select count(*) from responses").fetchone()[0]

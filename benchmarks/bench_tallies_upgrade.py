@@ -19,8 +19,8 @@ from common import generate_elder_responses, make_app, peak_rss_mib  # noqa: E40
 
 def run(count):
     """Generate `count` responses, then time the body of migration 9; return the figures."""
-    from survey import measures_store, migrations
-    from survey.db import get_db
+    from survey.storage import measures_store, migrations
+    from survey.storage.db import get_db
 
     with tempfile.TemporaryDirectory(prefix="bench-tallies-") as folder:
         app = make_app(Path(folder) / "tallies.sqlite")

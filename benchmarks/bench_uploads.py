@@ -36,8 +36,9 @@ YAML_BOMBS = {
 def main():
     """Refuse every crafted file once, timing each, with /health polled meanwhile."""
     from scoring import IndicatorSystemError, load_system_yaml
-    from survey import links, roster
-    from survey.db import get_db
+    from survey import roster
+    from survey.storage.db import get_db
+    from survey.web import links
 
     results = {"workbooks": {}, "yaml": {}}
     with tempfile.TemporaryDirectory(prefix="bench-uploads-") as folder:

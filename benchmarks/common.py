@@ -53,7 +53,7 @@ def generate_elder_responses(db, count, seed=1, batch=50_000):
     from the responses just written (random values in SQL), one statement per question.
     Returns the number of answers rows written.
     """
-    from survey import tallies
+    from survey.storage import tallies
 
     rng = random.Random(seed)
     conn = db.conn

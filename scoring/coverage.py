@@ -1,6 +1,6 @@
 """Roster coverage measures: households reached / households on the roster.
 
-Pure: survey/measures_store.py counts the roster's households and the reached ones and
+Pure: survey/storage/measures_store.py counts the roster's households and the reached ones and
 hands the counts here. An indicator leaf can say
 `source: {survey: elder-satisfaction, measure: coverage_rate}`.
 

@@ -2,7 +2,7 @@
 questionnaire declares.
 
 Pure library code: no SQL, no Flask, no survey package. The survey side
-(survey/measures_store.py) counts the answers of valid responses (not excluded by a
+(survey/storage/measures_store.py) counts the answers of valid responses (not excluded by a
 quality rule) by value, per group, and hands the counts here; each rate is taken only
 over those who answered.
 

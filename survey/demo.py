@@ -3,9 +3,11 @@
 import random
 from datetime import datetime, timedelta, timezone
 
-from survey import evaluations, links, questionnaires, responses
-from survey.auth import create_user
+from survey import questionnaires
 from survey.roster import import_roster
+from survey.storage import evaluations, responses
+from survey.web import links
+from survey.web.auth import create_user
 
 DEMO_SITES = [
     ("xinhua", "新华社区", 180), ("dongfeng", "东风社区", 150), ("hexi", "河西村", 120),

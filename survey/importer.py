@@ -15,8 +15,9 @@ import click
 from scoring.appendix import neutralise, safe_row  # noqa: F401  (survey.roster imports them from here)
 from scoring.files import MAX_BYTES, FileRefused, csv_rows, decode_text, read_bytes, table_rows
 from scoring.files import XLSX_MAX_ROWS as UPLOAD_MAX_ROWS
-from survey import evaluations, exports, questionnaires, responses, staged_import
-from survey.field_storage import evaluation_id_or_only, site_ids_by_code_and_name
+from survey import exports, questionnaires
+from survey.storage import evaluations, responses, staged_import
+from survey.storage.field_storage import evaluation_id_or_only, site_ids_by_code_and_name
 
 # Columns besides question ids that a file may carry.
 META_COLUMNS = ("submission_id", "site", "channel", "respondent_type", "submitted_at", "started_at")
@@ -219,7 +220,7 @@ def import_csv(db, questionnaire_id, text, source_name="file", ignored=None, sta
     return how many responses were stored.
 
     Every row is checked before anything is written; the rows are then committed in
-    short steps (survey.staged_import) so live submissions never wait long for the
+    short steps (survey.storage.staged_import) so live submissions never wait long for the
     lock. `ignored`: see parse_rows; `stats`: see staged_import.commit.
     """
     try:

@@ -33,9 +33,9 @@ from typing import NamedTuple
 
 from flask import current_app, has_app_context
 
-from survey import audit
-from survey.db import transaction
-from survey.measures_store import current_definition
+from survey.storage import audit
+from survey.storage.db import transaction
+from survey.storage.measures_store import current_definition
 
 RULES = ("speeder", "straight_line", "burst", "duplicate_household")
 RULE_LABELS = {

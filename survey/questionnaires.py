@@ -13,8 +13,8 @@ from pathlib import Path
 
 from scoring.appendix import strip_controls
 from scoring.files import FileRefused, load_yaml, read_bytes
-from survey import evaluations
-from survey.db import transaction
+from survey.storage import evaluations
+from survey.storage.db import transaction
 
 QUESTION_TYPES = {"single", "multi", "scale5", "yesno", "number", "text"}
 

@@ -12,12 +12,12 @@ import io
 import re
 
 from scoring.files import FileRefused, table_rows
-from survey import links
-from survey.db import transaction
-from survey.field_storage import evaluation_id_or_only, site_ids_by_code_and_name
 from survey.importer import neutralise, safe_row
 from survey.phones import PhoneError, check_phone, mask_phone  # noqa: F401 (roster.check_phone is public)
-from survey.responses import now_iso
+from survey.storage.db import transaction
+from survey.storage.field_storage import evaluation_id_or_only, site_ids_by_code_and_name
+from survey.storage.responses import now_iso
+from survey.web import links
 
 # Accepted header words per column (Chinese or English, case-insensitive).
 COLUMNS = {

@@ -15,7 +15,7 @@ Checked in three steps, each refusing with the name of the field:
 Then `check_times` keeps dates inside a window: not later than now plus the clock skew
 a phone may have, not before the evaluation (EVALUATION_START), started <= submitted.
 What needs the database (the questionnaire's questions, the roster) is checked by
-survey.api_submissions and the questionnaire itself.
+survey.web.api_submissions and the questionnaire itself.
 """
 
 import json
@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 
 import jsonschema_rs
 
-from survey.responses import CHANNELS, RESPONDENT_TYPES
+from survey.storage.responses import CHANNELS, RESPONDENT_TYPES
 
 MAX_DEPTH = 4  # body -> answers/meta -> a multi answer's list -> (nothing deeper)
 MAX_BODY_BYTES = 256 * 1024

@@ -44,7 +44,7 @@ def db(app):
     test client would then share that context's `g`, and with it Flask-WTF's cached
     CSRF token, across logins.
     """
-    from survey.db import connect
+    from survey.storage.db import connect
 
     connection = connect(app.config["DATABASE"])
     yield connection
@@ -132,8 +132,8 @@ PASSWORD = "correct-horse-battery"
 def users(app):
     """One user per role: admin, staff, evaluator (password PASSWORD), and one evaluator
     granted personal data (`evaluator_pd`)."""
-    from survey.auth import create_user
-    from survey.db import get_db
+    from survey.storage.db import get_db
+    from survey.web.auth import create_user
 
     with app.app_context():
         db = get_db()

@@ -3,7 +3,9 @@
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from survey import links, questionnaires, responses
+from survey import questionnaires
+from survey.storage import responses
+from survey.web import links
 
 BASE = datetime(2024, 9, 2, 9, 0, tzinfo=timezone.utc)
 

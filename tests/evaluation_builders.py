@@ -10,8 +10,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from survey import evaluations
-from survey.db import transaction
+from survey.storage import evaluations
+from survey.storage.db import transaction
 
 QUESTIONNAIRE = "elder-satisfaction"
 NOW = "2024-09-02T09:00:00+00:00"

@@ -2,7 +2,8 @@
 
 import uuid
 
-from survey import links, roster
+from survey import roster
+from survey.web import links
 
 ROSTER_CSV = ("姓名,户号,站点,地址,电话\n张三明,A001,新华社区,新华路1号,13812341234\n"
               "李四,A002,新华社区,新华路2号,13900001111\n王五,B001,东风社区,东风路1号,\n")

@@ -6,8 +6,8 @@ import pytest
 from conftest import csrf_token
 from field_helpers import make_roster
 
-from survey import auth
-from survey.db import connect
+from survey.storage.db import connect
+from survey.web import auth
 
 SAMPLE_VALUES = {"int": "1", "default": "x"}
 

@@ -10,10 +10,10 @@ from evaluate_helpers import Maker, elder
 from hypothesis import HealthCheck, settings
 
 from app import create_app
-from survey import api
-from survey.auth import create_user
-from survey.db import get_db
-from survey.scores import store_system
+from survey.storage.db import get_db
+from survey.web import api
+from survey.web.auth import create_user
+from survey.web.scores import store_system
 
 
 def make_app(folder):

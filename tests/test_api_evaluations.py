@@ -5,9 +5,10 @@ only evaluation; 400 naming the choices with several)."""
 import pytest
 from evaluation_builders import build
 
-from survey import api, evaluations
-from survey.auth import create_user
-from survey.db import get_db
+from survey.storage import evaluations
+from survey.storage.db import get_db
+from survey.web import api
+from survey.web.auth import create_user
 
 PASSWORD = "correct-horse-battery"
 
@@ -114,7 +115,7 @@ def test_who_may_hold_a_token(app, world):
 
 
 def test_the_openapi_document_is_the_data_file(client):
-    """The document served is survey/openapi.yaml with the server filled in, listing the new paths."""
+    """The document served is survey/web/openapi.yaml with the server filled in, listing the new paths."""
     document = client.get("/api/v1/openapi.json").json
     assert document["servers"] == [{"url": "https://survey.example.cn/api/v1"}]
     for path in ("/evaluations", "/evaluations/{slug}/measures/{questionnaire_id}", "/evaluations/{slug}/scores",

@@ -7,7 +7,7 @@ import pytest
 from conftest import csrf_token
 from field_helpers import elder_payload, make_roster
 
-from survey import api_submissions
+from survey.web import api_submissions
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def households(db, users):
 def token_for(app, username):
     """A submit token as the staff app receives it."""
     with app.app_context():
-        from survey.db import get_db
+        from survey.storage.db import get_db
 
         db = get_db()
         user_id = db.execute("select id from users where username = ?", [username]).fetchone()[0]

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from survey import db as survey_db
+from survey.storage import db as survey_db
 
 PROBE = """
 import sqlite3, sys

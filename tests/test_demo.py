@@ -2,7 +2,7 @@
 
 from conftest import csrf_token
 
-from survey import evaluations
+from survey.storage import evaluations
 
 
 def test_demo_command_loads_data_and_is_idempotent(runner, db):

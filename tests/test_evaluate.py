@@ -7,7 +7,7 @@ import pytest
 from evaluate_helpers import Maker, elder
 
 from survey import quality
-from survey.evaluate import population_for
+from survey.web.evaluate import population_for
 
 
 def text_of(html):

@@ -5,7 +5,8 @@ import csv
 
 import pytest
 
-from survey import evaluations, links
+from survey.storage import evaluations
+from survey.web import links
 
 PAPER = "site,knows_hotline,knows_services,satisfaction\nxh,1,1,5\nxh,0,1,4\n"
 

@@ -8,7 +8,9 @@ import pytest
 from conftest import PASSWORD, csrf_token
 from field_helpers import ROSTER_CSV, elder_payload
 
-from survey import api_submissions, auth, evaluations, links, roster, submission_schema
+from survey import roster, submission_schema
+from survey.storage import evaluations
+from survey.web import api_submissions, auth, links
 
 B_ROSTER = ROSTER_CSV.replace("张三明", "赵六").replace("李四", "钱七").replace("王五", "孙八")
 
@@ -110,7 +112,7 @@ def test_members_page_grants_and_revokes_in_this_evaluation_only(login, two, db)
 
 
 def test_audit_page_lists_only_its_evaluation(login, two, db):
-    from survey import audit
+    from survey.storage import audit
 
     audit.log(db, "site_added", "secret-of-b", user="cli", evaluation_id=two["b"].id)
     audit.log(db, "site_added", "visible-in-a", user="cli", evaluation_id=two["a"].id)
@@ -180,7 +182,7 @@ def count_rows(db):
 
 def test_submission_to_an_evaluation_without_a_field_role(app, two, db):
     with app.app_context():
-        from survey.db import get_db
+        from survey.storage.db import get_db
 
         user = auth.User(next(iter(get_db().query("select * from users where username = 'staff_b'"))))
         payload = elder_payload(two["households"]["b"]["A001"])

@@ -6,8 +6,9 @@ import sqlite3
 import pytest
 
 from app import create_app
-from survey import auth, evaluations
-from survey.db import connect
+from survey.storage import evaluations
+from survey.storage.db import connect
+from survey.web import auth
 from tests.test_migrations import build_release_1
 
 STANDARD = ["elder-satisfaction", "public-awareness", "security-feeling"]

@@ -16,7 +16,7 @@ import yaml
 
 from scoring import load_system, score_system
 from scoring.measures import Rate
-from survey.db import get_db
+from survey.storage.db import get_db
 
 HOTLINE = Path(__file__).parents[2] / "shared" / "examples" / "hotline-2024.yaml"
 

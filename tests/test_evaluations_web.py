@@ -6,9 +6,9 @@ import pytest
 from conftest import PASSWORD, csrf_token
 from evaluation_builders import build
 
-from survey import evaluations
-from survey.auth import create_user
-from survey.db import get_db
+from survey.storage import evaluations
+from survey.storage.db import get_db
+from survey.web.auth import create_user
 
 
 @pytest.fixture
@@ -148,7 +148,7 @@ def test_scoped_pages_show_their_evaluation_and_hide_others(client, two):
 
 def test_menu_follows_the_role_in_the_current_evaluation(app, client, two):
     """The manager is manager in alpha and staff in beta: the menu of each follows that role."""
-    from survey import auth
+    from survey.web import auth
 
     probe = ("evaluations.choose_questionnaires", "问卷设置（测试）", ("manage",))
     auth.add_nav(*probe)

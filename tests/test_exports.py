@@ -133,7 +133,7 @@ def test_cli_export_survives_control_characters(controlled, runner, tmp_path, fm
 
 def test_roster_export_strips_control_characters(db, login):
     """A roster name with a control character exports cleanly (the writer itself makes cells safe)."""
-    from survey import links
+    from survey.web import links
 
     site = links.create_site(db, "S1", "站点\x01一", evaluation_id=1)
     db.execute("insert into households (evaluation_id, site_id, household_no, name, created_at)"

@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 from flask import abort
 
-from survey import db as survey_db
+from survey.storage import db as survey_db
 
 
 def _connect_read_only(path):
@@ -20,7 +20,7 @@ def _connect_read_only(path):
 @pytest.fixture
 def public_route(app, monkeypatch):
     """`public_route(rule, view, methods)`: add a test view that needs no login."""
-    from survey import auth
+    from survey.web import auth
 
     def add(rule, view, methods=("GET",)):
         app.add_url_rule(rule, view.__name__, view, methods=list(methods))

@@ -5,8 +5,9 @@ from conftest import csrf_token
 from field_helpers import elder_payload, make_roster
 
 from scoring.indicators import UnknownMeasureError
-from survey import api_submissions, responses
-from survey import measures_store as measures
+from survey.storage import measures_store as measures
+from survey.storage import responses
+from survey.web import api_submissions
 
 
 @pytest.fixture
@@ -76,7 +77,7 @@ def test_one_household_one_response(app, login, households, db):
     second, _ = form_post(client, households["A001"], mode="phone")
     assert second.status_code == 409 and "household_id" in second.text
     with app.app_context():
-        from survey.db import get_db
+        from survey.storage.db import get_db
 
         user_id = db.execute("select id from users where username = 'staff'").fetchone()[0]
         token = api_submissions.issue_token(get_db(), user_id)
@@ -95,12 +96,12 @@ def test_coverage_and_followup_rates(app, login, households, db):
     form_post(client, households["A001"], mode="door")
     form_post(client, households["A002"], outcome="not_home", consent=None)
     # B001 answers on its own household card (not a staff follow-up).
-    from survey import links
+    from survey.web import links
 
     code = links.create_link(db, "elder-satisfaction", "household", household_id=households["B001"])
     payload = elder_payload(households["B001"], channel="household", consent=None, link_code=code)
     with app.app_context():
-        from survey.db import get_db
+        from survey.storage.db import get_db
 
         api_submissions.store(get_db(), payload, type("U", (), {"id": None, "role": "admin"})())
     coverage = measures.compute(db, 1, "elder-satisfaction", "coverage_rate")
@@ -123,7 +124,8 @@ def test_coverage_and_followup_rates(app, login, households, db):
 def test_seed_004_full_coverage_scores_a_rate_leaf(db, users):
     """Seed 004: all 200 households surveyed -> 100%, a `rate` leaf with a survey source scores in full."""
     from scoring import load_system, score_system
-    from survey import links, roster
+    from survey import roster
+    from survey.web import links
 
     links.create_site(db, "v", "村")
     rows = "".join(f"老人{i},H{i:03d},村,,\n" for i in range(200))

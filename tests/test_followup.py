@@ -7,9 +7,10 @@ import pytest
 from conftest import PASSWORD, csrf_token
 from field_helpers import elder_payload, make_roster
 
-from survey import api_submissions, links, roster
-from survey.auth import create_user
-from survey.fieldwork import local_time
+from survey import roster
+from survey.web import api_submissions, links
+from survey.web.auth import create_user
+from survey.web.fieldwork import local_time
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import threading
 
 import pytest
 
-from survey import group_commit, questionnaires, responses
+from survey import questionnaires
+from survey.storage import group_commit, responses
 
 ANSWERS = {"knows_hotline": "1", "knows_services": "0", "heard_from": ["community", "tv_radio"], "satisfaction": "4"}
 
@@ -21,7 +22,7 @@ def grouped(app):
 def submit(app, submission_id, answers=ANSWERS, meta=None):
     """responses.record inside an app context, as a request would."""
     with app.app_context():
-        from survey.db import get_db
+        from survey.storage.db import get_db
 
         db = get_db()
         questionnaire = questionnaires.get(db, "public-awareness")
@@ -72,7 +73,7 @@ def test_savepoint_rolls_back_only_the_failing_write_of_a_batch(grouped, db):
         raise ValueError("bad row 2, field code")
 
     batch = [(insert("a1"), Future()), (failing, Future()), (insert("a2"), Future())]
-    from survey.db import connect
+    from survey.storage.db import connect
 
     own = connect(grouped.config["DATABASE"])
     writer._commit(own, batch)
@@ -86,7 +87,7 @@ def test_savepoint_rolls_back_only_the_failing_write_of_a_batch(grouped, db):
 def test_nothing_is_acknowledged_when_the_commit_fails(grouped, db):
     from concurrent.futures import Future
 
-    from survey.db import connect
+    from survey.storage.db import connect
 
     writer = group_commit.Writer(grouped.config["DATABASE"])
     own = connect(grouped.config["DATABASE"])

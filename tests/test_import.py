@@ -6,8 +6,8 @@ import csv
 import pytest
 from openpyxl import load_workbook
 
-from survey import links
 from survey.importer import FileImportError, import_csv
+from survey.web import links
 
 GOOD = """site,channel,respondent_type,submitted_at,knows_hotline,knows_services,heard_from,satisfaction,suggestion
 xh,paper,public,2024-10-01T09:00:00,1,是,海报、宣传单;community,满意,

@@ -17,9 +17,10 @@ import pytest
 from evaluation_builders import build
 
 from app import create_app
-from survey import api, evaluations
-from survey.auth import PUBLIC_ENDPOINTS, create_user
-from survey.db import get_db
+from survey.storage import evaluations
+from survey.storage.db import get_db
+from survey.web import api
+from survey.web.auth import PUBLIC_ENDPOINTS, create_user
 
 PASSWORD = "correct-horse-battery"
 ROLES = ("manager", "staff", "evaluator", "viewer")
@@ -166,7 +167,8 @@ def fingerprint(world):
                               "evaluation_members", "evaluation_questionnaires")}
         built = world["two"].draft_ids
         rows["drafts"] = db.execute(
-            f"select submission_id, evaluation_id, questionnaire_id from drafts where submission_id in ({', '.join('?' for _ in built)}) order by 1",
+            f"select submission_id, evaluation_id, questionnaire_id from drafts"
+            f" where submission_id in ({', '.join('?' for _ in built)}) order by 1",
             built).fetchall()
         rows["evaluation"] = db.execute("select * from evaluations where id = ?", [two]).fetchall()
         return rows

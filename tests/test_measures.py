@@ -1,4 +1,4 @@
-"""Survey measures computed by SQL from responses stored through survey.responses.record."""
+"""Survey measures computed by SQL from responses stored through survey.storage.responses.record."""
 
 import itertools
 
@@ -6,9 +6,10 @@ import pytest
 from conftest import ELDER_ANSWERS
 
 from scoring import UnknownMeasureError
-from survey import measures_store as measures
-from survey import questionnaires, responses
-from survey.db import transaction
+from survey import questionnaires
+from survey.storage import measures_store as measures
+from survey.storage import responses
+from survey.storage.db import transaction
 
 _ids = itertools.count(1)
 

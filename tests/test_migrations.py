@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from app import create_app
-from survey import migrations
-from survey.db import connect
+from survey.storage import migrations
+from survey.storage.db import connect
 
 RELEASE_1 = Path(__file__).parent / "fixtures" / "release-1.sql"
 COUNTED = ["questionnaires", "questionnaire_versions", "sites", "households", "links", "responses",
@@ -104,7 +104,7 @@ def test_stored_systems_are_rechecked_and_a_bomb_is_set_aside(release_1_db, tmp_
     notes = dict(db.execute("select id, set_aside_note from indicator_systems").fetchall())
     assert notes[1] is None
     assert "已搁置" in notes[99] and "alias bomb" in notes[99]
-    from survey import auth
+    from survey.web import auth
 
     auth.create_user(db, "eva", "a-long-password-1", "evaluator")
     client = app.test_client()

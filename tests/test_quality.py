@@ -8,7 +8,7 @@ from conftest import csrf_token
 from evaluate_helpers import Maker, drop_one_response_per_household_index, elder
 
 from survey import quality
-from survey.measures_store import compute
+from survey.storage.measures_store import compute
 
 
 def flags_of(db, response_id):

@@ -6,7 +6,9 @@ import re
 import pytest
 from conftest import ELDER_ANSWERS, csrf_token
 
-from survey import evaluations, links, questionnaires, responses
+from survey import questionnaires
+from survey.storage import evaluations, responses
+from survey.web import links
 
 
 def stored(db, submission_id):

@@ -5,7 +5,9 @@ evaluations answering calmly, and one questionnaire in two evaluations never mix
 import pytest
 from conftest import ELDER_ANSWERS, Respondent, csrf_token
 
-from survey import evaluations, links, questionnaires, responses
+from survey import questionnaires
+from survey.storage import evaluations, responses
+from survey.web import links
 
 PUBLIC = {"knows_hotline": "1", "knows_services": "1", "satisfaction": "5"}
 

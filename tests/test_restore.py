@@ -4,8 +4,9 @@ import os
 import sqlite3
 
 from app import create_app
-from survey import questionnaires, responses
-from survey.db import connect
+from survey import questionnaires
+from survey.storage import responses
+from survey.storage.db import connect
 
 
 def submission_ids(path):

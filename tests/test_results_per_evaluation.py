@@ -11,8 +11,10 @@ from conftest import PASSWORD, csrf_token
 from evaluate_helpers import Maker, elder
 from test_score_cli import HOTLINE
 
-from survey import auth, evaluate, evaluations, measures_store, quality, scores
-from survey.db import get_db
+from survey import quality
+from survey.storage import evaluations, measures_store
+from survey.storage.db import get_db
+from survey.web import auth, evaluate, scores
 
 SECRET_TEXT = "电话总是占线甲方独有"  # open text only evaluation a holds
 

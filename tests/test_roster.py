@@ -6,7 +6,8 @@ import pytest
 from conftest import csrf_token
 from openpyxl import Workbook
 
-from survey import links, roster
+from survey import roster
+from survey.web import links
 
 HEADER = "姓名,户号,站点,地址,电话\n"
 

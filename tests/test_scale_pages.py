@@ -104,7 +104,7 @@ def test_evaluator_pages_never_write(busy, app, login):
     watcher_before = busy.execute("pragma data_version").fetchone()[0]
     flags_before = stored_flags(busy)
     with app.app_context():
-        from survey.db import get_db
+        from survey.storage.db import get_db
 
         own = get_db().conn
         changes_before = own.total_changes
@@ -141,7 +141,7 @@ def test_problem_list_total_follows_the_filters(busy, login):
 
 
 def test_report_lists_the_newest_texts_and_points_to_the_list(busy, login, monkeypatch):
-    from survey import evaluate
+    from survey.web import evaluate
 
     monkeypatch.setattr(evaluate, "REPORT_TEXTS", 10)
     text = login("evaluator").get("/e/default/evaluate/elder-satisfaction/report").text

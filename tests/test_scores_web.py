@@ -23,7 +23,7 @@ def upload(client, path, name=""):
 
 def stored_count(app):
     """How many indicator systems are stored."""
-    from survey.db import get_db
+    from survey.storage.db import get_db
 
     with app.app_context():
         return get_db().execute("select count(*) from indicator_systems").fetchone()[0]
@@ -50,7 +50,7 @@ def test_upload_valid_file_stores_it_and_shows_the_table(app, evaluator):
     assert stored_count(app) == 1
     listing = evaluator.get("/e/default/scores/")
     assert "武昌区 2019" in listing.text and "seed-001-community-care.yaml" in listing.text
-    from survey.db import get_db
+    from survey.storage.db import get_db
 
     with app.app_context():
         actions = [r[0] for r in get_db().execute("select action from audit_log")]

@@ -5,8 +5,10 @@ import sqlite3
 
 import pytest
 
-from survey import links, questionnaires, responses, staged_import, tallies
+from survey import questionnaires
 from survey.importer import FileImportError, import_csv
+from survey.storage import responses, staged_import, tallies
+from survey.web import links
 
 HEADER = "site,knows_hotline,knows_services,heard_from,satisfaction\n"
 TALLY_TABLES = ("answer_tallies", "response_tallies", "answer_marginals", "response_marginals")

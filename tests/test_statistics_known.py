@@ -3,7 +3,7 @@
 import pytest
 
 from scoring.statistics import wilson_interval
-from survey.evaluate import sample_note
+from survey.web.evaluate import sample_note
 
 
 def test_wilson_27_of_30_matches_the_published_interval():

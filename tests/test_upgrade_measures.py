@@ -4,7 +4,7 @@ evaluation `default` with every count and every measure unchanged.
 BEFORE the upgrade everything is read with plain SQL on the old schema (no evaluation_id,
 the old tallies): every table's row count, and every questionnaire's answer counts by value,
 overall and by site and by channel, turned into rates by the pure scoring functions. AFTER
-the upgrade the same measures come from survey.measures_store through evaluation `default`
+the upgrade the same measures come from survey.storage.measures_store through evaluation `default`
 (the rebuilt per-evaluation tallies and the raw tables), and must be equal.
 """
 
@@ -16,8 +16,8 @@ from test_migrations import build_release_1
 
 from app import create_app
 from scoring.measures import check_spec, measure_from_counts, measure_specs, questions_of, response_counts
-from survey import evaluations, measures_store
-from survey.db import get_db
+from survey.storage import evaluations, measures_store
+from survey.storage.db import get_db
 
 # Group expressions of the release-1 measures code, on the old schema.
 OLD_GROUPS = {None: "null", "site": "coalesce(s.name, '（未注明）')", "channel": "r.channel"}

@@ -8,8 +8,8 @@ import click
 from flask import current_app
 from flask.cli import ScriptInfo
 
-from survey import evaluations
-from survey.db import get_db
+from survey.storage import evaluations
+from survey.storage.db import get_db
 
 
 def evaluation_option(command):

@@ -3,8 +3,9 @@
 import click
 from flask.cli import AppGroup
 
-from survey import api, audit
-from survey.db import get_db
+from survey.storage import audit
+from survey.storage.db import get_db
+from survey.web import api
 
 tokens_cli = AppGroup("tokens", help="API tokens (admins, managers, evaluators, viewers).")
 

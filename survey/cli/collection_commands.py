@@ -5,9 +5,10 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from survey import audit, evaluations, exports, importer, questionnaires
+from survey import exports, importer, questionnaires
 from survey.cli import evaluation_option
-from survey.db import get_db
+from survey.storage import audit, evaluations
+from survey.storage.db import get_db
 
 responses_cli = AppGroup("responses", help="Import and export responses.")
 

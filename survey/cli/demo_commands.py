@@ -5,7 +5,7 @@ from flask.cli import with_appcontext
 
 from survey import demo
 from survey.cli import evaluation_option
-from survey.db import get_db
+from survey.storage.db import get_db
 
 
 @click.command("demo")

@@ -5,8 +5,9 @@ import json
 import click
 from flask.cli import AppGroup
 
-from survey import audit, auth, evaluations
-from survey.db import get_db
+from survey.storage import audit, evaluations
+from survey.storage.db import get_db
+from survey.web import auth
 
 evaluations_cli = AppGroup("evaluations", help="Evaluation projects (评价项目).")
 

@@ -4,10 +4,11 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from survey import links, questionnaires
+from survey import questionnaires
 from survey.cli import evaluation_option
-from survey.db import get_db
-from survey.responses import CHANNELS
+from survey.storage.db import get_db
+from survey.storage.responses import CHANNELS
+from survey.web import links
 
 links_cli = AppGroup("links", help="Tracked links (short codes under /s/) and their QR codes.")
 sites_cli = AppGroup("sites", help="Sites (社区/街道/乡镇).")

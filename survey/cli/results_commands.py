@@ -17,9 +17,11 @@ from flask.cli import AppGroup, with_appcontext
 
 from scoring import IndicatorSystemError, UnknownMeasureError, format_table, load_system
 from scoring.measures import measure_specs
-from survey import measures_store, quality, scores
+from survey import quality
 from survey.cli import evaluation_option
-from survey.db import get_db
+from survey.storage import measures_store
+from survey.storage.db import get_db
+from survey.web import scores
 
 
 @click.command("score")

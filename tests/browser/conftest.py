@@ -11,8 +11,9 @@ from playwright.sync_api import expect
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from app import create_app
-from survey import evaluations, questionnaires
-from survey.db import get_db
+from survey import questionnaires
+from survey.storage import evaluations
+from survey.storage.db import get_db
 
 PHONE = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 2, "is_mobile": True,
          "has_touch": True, "locale": "zh-CN"}
@@ -73,8 +74,8 @@ class LiveServer:
         return result
 
     def create_tracked_link(self, questionnaire_id="elder-satisfaction", channel="poster"):
-        """A site and a tracked link made with survey.links, as staff would; returns the code."""
-        from survey import links
+        """A site and a tracked link made with survey.web.links, as staff would; returns the code."""
+        from survey.web import links
 
         with self.app.app_context():
             db = get_db()

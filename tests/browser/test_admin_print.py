@@ -7,9 +7,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from survey import links, roster
-from survey.auth import create_user
-from survey.db import get_db
+from survey import roster
+from survey.storage.db import get_db
+from survey.web import links
+from survey.web.auth import create_user
 
 pytestmark = pytest.mark.browser
 

@@ -11,9 +11,10 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from browser.conftest import LiveServer, QuietHandler
-from survey import demo, evaluations
-from survey.auth import create_user
-from survey.db import get_db
+from survey import demo
+from survey.storage import evaluations
+from survey.storage.db import get_db
+from survey.web.auth import create_user
 
 PASSWORD = "correct-horse-battery"
 

@@ -14,8 +14,8 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from browser.conftest import LiveServer, QuietHandler
-from survey import evaluations
-from survey.db import get_db
+from survey.storage import evaluations
+from survey.storage.db import get_db
 
 pytestmark = pytest.mark.browser
 

@@ -52,14 +52,14 @@ def prepare_database(path, staff=False):
     Returns a submit token for the staff user (or None).
     """
     from app import create_app
-    from survey.db import get_db
+    from survey.storage.db import get_db
 
     app = create_app({"TESTING": True, "SECRET_KEY": SECRET, "DATABASE": str(path)})
     token = None
     with app.app_context():
         db = get_db()
         if staff:
-            from survey.auth import create_user
+            from survey.web.auth import create_user
 
             user_id = create_user(db, "loadstaff", "correct-horse-battery", "staff", "压测员")
             token = api_token(db, user_id)
@@ -69,7 +69,7 @@ def prepare_database(path, staff=False):
 def api_token(db, user_id):
     """A submit token for /api/submissions (None when that API is not in this build)."""
     try:
-        from survey import api_submissions
+        from survey.web import api_submissions
     except ImportError:
         return None
     return api_submissions.issue_token(db, user_id)

@@ -181,7 +181,7 @@ def test_sql_metacharacters_in_ids_are_404_or_refused(client, respondent, db, ev
 
 def test_sql_metacharacters_in_api_ids_are_refused(app, client, db):
     """The JSON API refuses ids outside its pattern with 400 and stores nothing."""
-    from survey.auth import create_user
+    from survey.web.auth import create_user
     from tests.hostile.conftest import api_token
 
     with app.app_context():  # the token is signed with the app's secret key

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from app import create_app
 from scoring import IndicatorSystemError, load_system
 from survey import importer, questionnaires
-from survey.db import get_db
+from survey.storage.db import get_db
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import create_app
-from survey import links
-from survey.db import connect
+from survey.storage.db import connect
+from survey.web import links
 
 from .workbooks import plain_roster
 
@@ -60,7 +60,7 @@ def fuzz_app(tmp_path_factory):
     app = create_app({"TESTING": True, "SECRET_KEY": "fuzz", "DATABASE": str(folder / "fuzz.sqlite"),
                       "WTF_CSRF_ENABLED": False})
     db = connect(app.config["DATABASE"])
-    from survey import auth
+    from survey.web import auth
 
     auth.create_user(db, "fuzz-eva", "a-long-password-1", "evaluator")
     auth.create_user(db, "fuzz-admin", "a-long-password-1", "admin")

@@ -85,7 +85,7 @@ def test_hostile_system_upload_is_422_and_stores_nothing(app, login, case):
     response = upload(client, text.encode())
     assert response.status_code == 422
     assert expected in response.text
-    from survey.db import get_db
+    from survey.storage.db import get_db
 
     with app.app_context():
         assert get_db().execute("select count(*) from indicator_systems").fetchone()[0] == 0

@@ -12,7 +12,7 @@ import time
 import pytest
 from conftest import csrf_token
 
-from survey import links
+from survey.web import links
 
 from .workbooks import HOSTILE, plain_roster
 

@@ -10,7 +10,8 @@ from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 from app import create_app
-from survey import backup, security
+from survey.storage import backup
+from survey.web import security
 from tests.conftest import ELDER_ANSWERS, csrf_token
 from tests.hostile.conftest import Client, FormFlow, prepare_database
 
@@ -175,7 +176,7 @@ def test_backup_check_refuses_a_damaged_file(tmp_path, runner):
 
 def test_backup_while_writing(app, tmp_path):
     """The online backup runs while another connection keeps committing."""
-    from survey.db import connect
+    from survey.storage.db import connect
 
     writer = connect(app.config["DATABASE"])
     writer.execute("create table churn (n integer)")

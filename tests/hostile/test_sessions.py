@@ -8,7 +8,7 @@ import pytest
 from conftest import PASSWORD, csrf_token
 
 from app import create_app
-from survey import api, api_submissions, auth
+from survey.web import api, api_submissions, auth
 
 
 def _login(client, username, password=PASSWORD, next_=None, addr="10.0.0.1"):
@@ -52,7 +52,7 @@ def test_password_change_ends_sessions_and_submit_tokens(app, client, users, db)
     _login(client, "staff")
     copied = _cookie(client)
     with app.app_context():
-        from survey.db import get_db
+        from survey.storage.db import get_db
         token = api_submissions.issue_token(get_db(), _user_id(db, "staff"))
         assert api_submissions.user_for_token(get_db(), token) is not None
         auth.set_password(get_db(), _user_id(db, "staff"), "another-good-password")
@@ -74,7 +74,7 @@ def test_deactivation_ends_sessions_and_reactivation_does_not_revive_them(app, u
     copied = _cookie(staff)
     _login(admin, "admin")
     with app.app_context():
-        from survey.db import get_db
+        from survey.storage.db import get_db
         submit_token = api_submissions.issue_token(get_db(), _user_id(db, "staff"))
         api_token = api.create_token(get_db(), "evaluator")
     token = csrf_token(admin.get("/manage/users").text)
@@ -84,7 +84,7 @@ def test_deactivation_ends_sessions_and_reactivation_does_not_revive_them(app, u
         assert response.status_code == 302
     assert _copy_with(app, copied).get("/e/default/field/").status_code == 302
     with app.app_context():
-        from survey.db import get_db
+        from survey.storage.db import get_db
         assert api_submissions.user_for_token(get_db(), submit_token) is None
     assert app.test_client().get("/api/v1/questionnaires",
                                  headers={"Authorization": f"Bearer {api_token}"}).status_code == 401
@@ -146,7 +146,7 @@ def test_anonymous_failures_do_not_lock_the_real_user_out(client, users):
 
 def test_delays_grow_and_an_admin_can_unlock(app, client, users, db):
     with app.app_context():
-        from survey.db import get_db
+        from survey.storage.db import get_db
         waits = []
         for attempt in range(7):
             assert _login(client, "staff", "wrong-password", addr="198.51.100.4").status_code == 401
@@ -222,7 +222,7 @@ def test_printable_report_links_come_from_base_url(login, client):
 
 
 def test_production_requires_base_url(tmp_path):
-    from survey.security import InsecureConfigError
+    from survey.web.security import InsecureConfigError
     with pytest.raises(InsecureConfigError, match="BASE_URL"):
         create_app({"PRODUCTION": True, "SECRET_KEY": "a-real-secret", "DATABASE": str(tmp_path / "p.sqlite")})
 

@@ -14,7 +14,8 @@ from field_helpers import elder_payload, make_roster
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from survey import api_submissions, submission_schema
+from survey import submission_schema
+from survey.web import api_submissions
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def households(db, users):
 def auth_headers(app, users):
     """The staff app's bearer token header."""
     with app.app_context():
-        from survey.db import get_db
+        from survey.storage.db import get_db
 
         db = get_db()
         user_id = db.execute("select id from users where username = 'staff'").fetchone()[0]
@@ -286,8 +287,8 @@ def test_keeping_the_first_changes_no_answer_and_staff_cannot_decide(app, client
                                "password": "correct-horse-battery"})
     assert staff.get("/e/default/conflicts/").status_code == 403
     with app.app_context():
-        from survey import conflicts
-        from survey.db import get_db
+        from survey.storage.db import get_db
+        from survey.web import conflicts
         conflicts.decide(get_db(), 1, conflict_id, "kept_first", "evaluator")
     assert db.execute("select value from answers where question_id = 'overall'").fetchone()[0] == "5"
     assert db.execute("select status from submission_conflicts").fetchone()[0] == "kept_first"

@@ -1,4 +1,4 @@
-"""The trigger-kept tallies (survey/tallies.py) give exactly the measures the raw tables give,
+"""The trigger-kept tallies (survey/storage/tallies.py) give exactly the measures the raw tables give,
 after inserts, quality exclusions, reinstatements, site changes, deletions and a rebuild,
 through every query path: each marginal row set (site alone, the other fields, none) and
 the fine tally (the site with another field), with and without every breakdown."""
@@ -8,9 +8,10 @@ import random
 import pytest
 
 from scoring.measures import Rate
-from survey import measures_store as measures
-from survey import questionnaires, responses, tallies
-from survey.db import transaction
+from survey import questionnaires
+from survey.storage import measures_store as measures
+from survey.storage import responses, tallies
+from survey.storage.db import transaction
 
 FILTERS = [None, {"channel": "door"}, {"site": "S2"}, {"period_from": "2024-03", "period_to": "2024-05"},
            {"period_from": "2024"}, {"age_band": "80-89", "living_alone": 1}, {"include_excluded": True},
@@ -142,7 +143,7 @@ def test_each_query_reads_the_smallest_tally_that_answers_it(filters, by, tally)
 
 
 def test_the_measures_store_reads_the_row_sets_of_the_tallies():
-    """The store takes the row sets from survey.tallies (no copy of them to drift apart)."""
+    """The store takes the row sets from survey.storage.tallies (no copy of them to drift apart)."""
     assert measures.MARGINALS is tallies.MARGINALS
 
 

@@ -5,7 +5,7 @@ static/field/sw.js (served from /e/<slug>/field/sw.js so its scope covers that
 evaluation's field pages) caches them with the questionnaires' forms, and
 static/field/field.js keeps completed forms in IndexedDB, each with the slug of the
 evaluation it was filled in for, until `POST /api/submissions` accepts them (see
-survey/api_submissions.py). The old /field/ address (installed apps, bookmarks) leads
+survey/web/api_submissions.py). The old /field/ address (installed apps, bookmarks) leads
 to the user's evaluation.
 
 The worker needs a login like every other staff page (no new public endpoint):
@@ -36,14 +36,16 @@ from flask import (
 from flask_login import current_user
 
 import scoring.coverage  # noqa: F401  (registers the coverage_rate and followup_rate measures)
-from survey import api_submissions, audit, auth, evaluations, field_storage, questionnaires, responses, roster, scope
-from survey.db import get_db
+from survey import questionnaires, roster
+from survey.storage import audit, evaluations, field_storage, responses
+from survey.storage.db import get_db
+from survey.web import api_submissions, auth, scope
 
 bp = Blueprint("fieldwork", __name__, url_prefix="/e/<evaluation>/field")
 scope.scope_blueprint(bp)
 # The address before evaluations existed: installed apps and bookmarks open it.
 legacy = Blueprint("fieldwork_legacy", __name__)
-STATIC_FIELD = Path(__file__).resolve().parent.parent / "static" / "field"
+STATIC_FIELD = Path(__file__).resolve().parents[2] / "static" / "field"
 RESPONDENTS = {"self": "本人", "proxy": "代答", "assisted": "工作人员协助"}
 
 

@@ -1,15 +1,15 @@
 """Storage of an evaluation's field work: sites, households' status, assignments, visits, audit.
 
 Every query here takes the evaluation and filters by it (two evaluations may have sites
-with the same code and households with the same number). The views of survey.admin and
-survey.fieldwork call these; no SQL in the views.
+with the same code and households with the same number). The views of survey.web.admin and
+survey.web.fieldwork call these; no SQL in the views.
 """
 
 import sqlite3
 
-from survey import evaluations
-from survey.db import transaction
-from survey.responses import now_iso
+from survey.storage import evaluations
+from survey.storage.db import transaction
+from survey.storage.responses import now_iso
 
 
 def evaluation_id_or_only(db, evaluation_id):

@@ -11,9 +11,11 @@ from datetime import date
 from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext
 
-from survey import evaluations, links, questionnaires, responses
-from survey.db import get_db
-from survey.i18n import short_locale
+from survey import questionnaires
+from survey.storage import evaluations, responses
+from survey.storage.db import get_db
+from survey.web import links
+from survey.web.i18n import short_locale
 
 bp = Blueprint("respond", __name__)
 

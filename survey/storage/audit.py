@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 from flask import g, has_request_context, request
 from flask_login import current_user
 
-from survey.db import transaction
+from survey.storage.db import transaction
 
 
 def create_schema(db):

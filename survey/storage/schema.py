@@ -15,7 +15,9 @@ def create(db):
 
 def _extensions():
     """Tables owned by feature modules, each created by the module's create_schema(db)."""
-    from survey import api, audit, auth, fieldwork, quality, scores, tallies
+    from survey import quality
+    from survey.storage import audit, tallies
+    from survey.web import api, auth, fieldwork, scores
 
     return [audit.create_schema, auth.create_schema, scores.create_schema, quality.create_schema,
             api.create_schema, fieldwork.create_schema, tallies.create_schema]

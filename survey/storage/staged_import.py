@@ -13,9 +13,9 @@ leaves a batch in 'staging' whose heartbeat stops, and the next import removes i
 import time
 import uuid
 
-from survey import responses, tallies
-from survey.db import transaction
-from survey.field_storage import evaluation_id_or_only
+from survey.storage import responses, tallies
+from survey.storage.db import transaction
+from survey.storage.field_storage import evaluation_id_or_only
 
 CHUNK = 500  # responses per staging transaction: well under a second of lock each
 STAGING_PREFIX = "staging:"

@@ -13,8 +13,8 @@ import functools
 from flask import abort, current_app, g
 from flask_login import current_user
 
-from survey import evaluations
-from survey.db import get_db
+from survey.storage import evaluations
+from survey.storage.db import get_db
 
 
 def scope_blueprint(bp):

@@ -14,8 +14,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as N_  # N_: a keyword pybabel extracts; lazy: translated when shown
 from flask_login import current_user
 
-from survey import audit, evaluations, questionnaires, scope
-from survey.db import get_db, transaction
+from survey import questionnaires
+from survey.storage import audit, evaluations
+from survey.storage.db import get_db, transaction
+from survey.web import scope
 
 bp = Blueprint("evaluations", __name__, url_prefix="/e/<evaluation>")
 new_bp = Blueprint("evaluation_new", __name__, url_prefix="/admin/evaluations")

@@ -27,13 +27,15 @@ from scoring import IndicatorSystemError, UnknownMeasureError, load_system_yaml,
 from scoring.appendix import appendix_rows, title
 from scoring.files import MAX_BYTES, FileRefused, decode_text
 from scoring.report import display_width
-from survey import audit, exports, measures_store, scope
-from survey.auth import add_nav
-from survey.db import get_db, transaction
+from survey import exports
+from survey.storage import audit, measures_store
+from survey.storage.db import get_db, transaction
+from survey.web import scope
+from survey.web.auth import add_nav
 
 bp = Blueprint("scores", __name__, url_prefix="/e/<evaluation>/scores")
 scope.scope_blueprint(bp)
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHART_VERSION = "1"
 FILTER_KEYS = ("period_from", "period_to", "site")
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

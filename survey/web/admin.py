@@ -3,15 +3,17 @@ members (roles in this evaluation) and its audit log.
 
 Managers of the evaluation and admins only. Every change to rosters, members and
 assignments, every import and export is audited. The global user list stays unscoped
-at /manage/users (survey.users).
+at /manage/users (survey.web.users).
 """
 
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from survey import audit, auth, evaluations, field_storage, links, questionnaires, roster, scope
-from survey.db import get_db
+from survey import questionnaires, roster
+from survey.storage import audit, evaluations, field_storage
+from survey.storage.db import get_db
+from survey.web import auth, links, scope
 
 bp = Blueprint("admin", __name__, url_prefix="/e/<evaluation>/manage")
 # The words of the members page for the roles of evaluations.ROLES (msgids of the catalogue).
@@ -173,7 +175,7 @@ def assignments():
     """Assign the evaluation's households to its field staff (a whole site or one household).
 
     Assigned staff see the household's full phone number and can call it (tel:); each
-    reveal and call is audited (survey/fieldwork.py).
+    reveal and call is audited (survey/web/fieldwork.py).
     """
     db = get_db()
     evaluation_id = _evaluation_id()

@@ -18,7 +18,7 @@ or users, a verified online backup is written next to the database file.
 import os
 import time
 
-from survey import schema, tallies
+from survey.storage import schema, tallies
 
 
 class MigrationError(RuntimeError):
@@ -77,7 +77,7 @@ def _holds_data(db):
 
 def backup_before(db, backup_dir):
     """Write a verified backup of `db` into `backup_dir`; return its path."""
-    from survey import backup as backup_module  # backup imports Flask's CLI helpers only
+    from survey.storage import backup as backup_module  # backup imports Flask's CLI helpers only
 
     path = db.execute("pragma database_list").fetchone()[2]
     os.makedirs(backup_dir, exist_ok=True)
@@ -198,7 +198,7 @@ def _assignments_and_poster_contact(db):
 def _quality_on_arrival(db):
     """The stored medians and the indexes the rules on arrival and the paged lists read
     (survey.quality.create_arrival_schema)."""
-    from survey import quality  # quality imports survey.db, which imports this module
+    from survey import quality  # quality imports survey.storage.db, which imports this module
 
     quality.create_arrival_schema(db)
 
@@ -267,7 +267,7 @@ def _evaluations(db):
 
 @migration(9, "tallies per evaluation")
 def _tallies_per_evaluation(db):
-    """The pre-grouped tallies (survey.tallies) gain evaluation_id in their columns, keys and
+    """The pre-grouped tallies (survey.storage.tallies) gain evaluation_id in their columns, keys and
     triggers, so the same questionnaire in two evaluations never shares a count; they are
     dropped and rebuilt from the rows (which migration 8 gave to evaluation 1)."""
     for name in ("tally_answer_insert", "tally_answer_delete", "tally_response_insert",

@@ -5,7 +5,7 @@ scoring.coverage turn the counts into rates. Every function takes the evaluation
 the same questionnaire in two evaluations never mixes answers. Only valid responses
 count (not excluded by a quality rule) unless the filters say `include_excluded`.
 
-The pre-grouped tallies (survey.tallies) answer most queries; the raw tables answer
+The pre-grouped tallies (survey.storage.tallies) answer most queries; the raw tables answer
 a period bound finer than a month.
 """
 
@@ -21,7 +21,7 @@ from scoring.measures import (
     questions_of,
     response_counts,
 )
-from survey.tallies import MARGINALS
+from survey.storage.tallies import MARGINALS
 
 # Breakdown name -> the SQL expression of its group on a response (or a tally) aliased r.
 BREAKDOWNS = {

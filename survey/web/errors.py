@@ -11,7 +11,7 @@ import sqlite3
 from flask import jsonify, render_template, request
 from flask_babel import gettext as _
 
-from survey import db
+from survey.storage import db
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def _unhandled(error):
 
 
 def init_app(app):
-    """Register the handlers (429 included: the rate limiter in survey.security raises it)."""
+    """Register the handlers (429 included: the rate limiter in survey.web.security raises it)."""
     for code in HANDLED:
         app.register_error_handler(code, _unhandled if code == 500 else _http_error)
     app.register_error_handler(sqlite3.Error, _database_error)

@@ -10,10 +10,11 @@ import qrcode
 import qrcode.image.svg
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 
-from survey import evaluations, questionnaires, vocabulary
-from survey.db import get_db, transaction
+from survey import questionnaires, vocabulary
 from survey.phones import PhoneError, check_phone
-from survey.responses import CHANNELS, now_iso
+from survey.storage import evaluations
+from survey.storage.db import get_db, transaction
+from survey.storage.responses import CHANNELS, now_iso
 
 bp = Blueprint("links", __name__)
 

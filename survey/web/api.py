@@ -4,7 +4,7 @@
 is stored); `tokens revoke USERNAME` revokes them all. A request carries it as
 `Authorization: Bearer <token>`. The OpenAPI 3 document at /api/v1/openapi.json
 is public: it describes the shapes of the answers and contains no data; it is the
-data file survey/openapi.yaml.
+data file survey/web/openapi.yaml.
 
 Data lives under /api/v1/evaluations/<slug>/...; a token opens an evaluation only
 if its owner may read that evaluation's statistics (manager, evaluator, viewer;
@@ -25,10 +25,12 @@ from flask import Blueprint, g, jsonify, request
 from scoring import IndicatorSystemError
 from scoring.filters import FilterError, parse_filters
 from scoring.measures import measure_specs
-from survey import audit, evaluations, links, questionnaires
-from survey.db import get_db, transaction
-from survey.measures_store import BREAKDOWNS, compute, compute_all, current_definition
-from survey.scores import score_with_surveys, stored_system
+from survey import questionnaires
+from survey.storage import audit, evaluations
+from survey.storage.db import get_db, transaction
+from survey.storage.measures_store import BREAKDOWNS, compute, compute_all, current_definition
+from survey.web import links
+from survey.web.scores import score_with_surveys, stored_system
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # Who may hold a token: anyone who may read statistics somewhere (staff work in the field
@@ -324,7 +326,7 @@ OPENAPI_FILE = Path(__file__).with_name("openapi.yaml")
 
 @functools.cache
 def _openapi_template():
-    """The OpenAPI document as stored in survey/openapi.yaml (read once)."""
+    """The OpenAPI document as stored in survey/web/openapi.yaml (read once)."""
     return yaml.safe_load(OPENAPI_FILE.read_text(encoding="utf-8"))
 
 
@@ -337,7 +339,7 @@ def init_app(app):
     """Register the blueprint; the token check runs before the default-deny hook.
 
     Flask runs app-wide before_request functions before a blueprint's, and the
-    default deny (survey.auth) is app-wide, so the token must be read app-wide and first.
+    default deny (survey.web.auth) is app-wide, so the token must be read app-wide and first.
     """
     app.register_blueprint(bp)
     funcs = app.before_request_funcs.setdefault(None, [])

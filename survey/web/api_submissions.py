@@ -54,8 +54,10 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from survey import auth, evaluations, questionnaires, responses, submission_schema, vocabulary
-from survey.db import get_db, transaction
+from survey import questionnaires, submission_schema, vocabulary
+from survey.storage import evaluations, responses
+from survey.storage.db import get_db, transaction
+from survey.web import auth
 
 bp = Blueprint("api_submissions", __name__)
 TOKEN_SALT = "field-submit"
@@ -119,7 +121,7 @@ def load_token_user():
     if header.startswith("Bearer "):
         user = user_for_token(get_db(), header[len("Bearer "):].strip())
         if user is not None:
-            # g.api_user lets the default-deny hook through (the same shape survey.api uses).
+            # g.api_user lets the default-deny hook through (the same shape survey.web.api uses).
             g.api_user = {"id": user.id, "username": user.username, "role": user.role}
             g.submit_user = user
     return None
@@ -353,7 +355,7 @@ def init_app(app):
     """Register the endpoint (CSRF-exempt: the view checks CSRF itself for sessions)."""
     app.register_blueprint(bp)
     app.extensions["csrf"].exempt(submit)
-    # Just before the default-deny hook, hence after survey.api's token hook, which
+    # Just before the default-deny hook, hence after survey.web.api's token hook, which
     # sets g.api_user to None for any bearer token that is not one of its own.
     funcs = app.before_request_funcs.setdefault(None, [])
     if load_token_user not in funcs:

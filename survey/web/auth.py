@@ -32,13 +32,14 @@ from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from survey import audit, evaluations, evaluations_web
-from survey.db import get_db, transaction
+from survey.storage import audit, evaluations
+from survey.storage.db import get_db, transaction
+from survey.web import evaluations_web
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 # The role a user is created with: `admin` is global; the others are the user's role in
-# an evaluation (survey.evaluations.ROLES), granted at creation in the evaluation named
+# an evaluation (survey.storage.evaluations.ROLES), granted at creation in the evaluation named
 # or, when the database holds exactly one, in that one.
 ROLES = ("admin", "manager", "staff", "evaluator", "viewer")
 MAX_FAILURES = 5
@@ -324,7 +325,7 @@ def set_password_command(username):
 
 # Back-office menu entries: (endpoint, label, roles), added with add_nav(). `roles` may
 # name roles (manager, staff, evaluator, viewer) or capabilities (manage, field, results,
-# statistics: survey.evaluations.CAPABILITIES). An entry whose endpoint lives under
+# statistics: survey.storage.evaluations.CAPABILITIES). An entry whose endpoint lives under
 # /e/<evaluation>/ is shown by the user's role in that evaluation; any other by users.role.
 NAV = []
 

@@ -2,15 +2,16 @@
 
 Users exist across evaluations (a staff member may work in two), so this page is not
 scoped to one; admins only. Roles inside an evaluation are granted on its members page
-(survey.admin, /e/<slug>/manage/members).
+(survey.web.admin, /e/<slug>/manage/members).
 """
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from survey import audit, auth
-from survey.db import get_db, transaction
+from survey.storage import audit
+from survey.storage.db import get_db, transaction
+from survey.web import auth
 
 bp = Blueprint("users", __name__, url_prefix="/manage/users")
 

@@ -1,6 +1,6 @@
 """Conflicting replays: a submission id sent again with other content (409 from the API).
 
-survey.api_submissions keeps the second version in `submission_conflicts` instead of
+survey.web.api_submissions keeps the second version in `submission_conflicts` instead of
 dropping it. Here an evaluator (or admin) looks at both versions side by side and
 decides: keep the first (the second is set aside, still kept), or use the second (its
 answers replace the first's, in one transaction). Every decision is audited.
@@ -12,8 +12,10 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from survey import audit, auth, questionnaires, responses, scope
-from survey.db import get_db, transaction
+from survey import questionnaires
+from survey.storage import audit, responses
+from survey.storage.db import get_db, transaction
+from survey.web import auth, scope
 
 bp = Blueprint("conflicts", __name__, url_prefix="/e/<evaluation>/conflicts")
 scope.scope_blueprint(bp)

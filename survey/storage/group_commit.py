@@ -24,8 +24,8 @@ import queue
 import threading
 from concurrent.futures import Future
 
-from survey import db as database
-from survey.db import connect
+from survey.storage import db as database
+from survey.storage.db import connect
 
 MAX_BATCH = 64
 _writers = {}
@@ -54,9 +54,9 @@ class Writer:
     def _loop(self):
         """Take what is waiting, write it as one transaction, answer, repeat.
 
-        The connection heals like the request threads' (survey.db): it is reopened after
+        The connection heals like the request threads' (survey.storage.db): it is reopened after
         a transient SQLite error (read-only files, I/O, a replaced file), when
-        survey.db.discard_connections() ran, and when it was opened while the files
+        survey.storage.db.discard_connections() ran, and when it was opened while the files
         could not be written (SQLite would keep it read-only for good).
         """
         db, generation, writable = None, None, False

@@ -9,7 +9,7 @@ import sqlite_utils
 from flask import current_app, g
 from flask.cli import with_appcontext
 
-from survey import migrations
+from survey.storage import migrations
 
 
 def connect(path):

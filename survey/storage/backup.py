@@ -85,7 +85,7 @@ def backup(source, target, overwrite=False):
 
 def _ours(path):
     """Refuse a database that is not this app's, or comes from a newer release."""
-    from survey import migrations
+    from survey.storage import migrations
 
     conn = sqlite3.connect(f"file:{os.path.abspath(path)}?mode=ro", uri=True)
     try:
@@ -158,7 +158,7 @@ def write_recovery_files(old, restored, folder):
     paths = []
     try:
         have = {row[0] for row in new_conn.execute("select submission_id from responses")}
-        # Not the rows of a paper import still loading (survey.staged_import): never visible.
+        # Not the rows of a paper import still loading (survey.storage.staged_import): never visible.
         ids = [row[0] for row in old_db.execute("select distinct questionnaire_id from responses"
                                                 " where questionnaire_id not like 'staging:%'")]
         for questionnaire_id in ids:
@@ -184,7 +184,7 @@ def write_recovery_files(old, restored, folder):
 @with_appcontext
 def restore_command(file, yes):
     """Replace the live database with a checked backup FILE (stop the server first)."""
-    from survey.db import release_thread_connection
+    from survey.storage.db import release_thread_connection
 
     live = current_app.config["DATABASE"]
     if not yes:

@@ -4,7 +4,7 @@ quality review, the problem list, charts, exports and a printable report.
 Every page is for evaluators (and admins). Rates count valid responses only. Reads
 never write: the quality rules (survey.quality) flag a response when it arrives and in
 `flask quality run`, never on a page load. Every page costs about the same whatever the
-number of responses: counts come from the tallies (survey.tallies), and lists (open-text
+number of responses: counts come from the tallies (survey.storage.tallies), and lists (open-text
 answers, flagged responses, responses) are paged, PAGE_SIZE rows at a time.
 """
 
@@ -36,10 +36,12 @@ from scoring.filters import FilterError as BadFilter
 from scoring.indicators import UnknownMeasureError
 from scoring.measures import measure_specs
 from scoring.statistics import cochran_sample_size
-from survey import audit, evaluations, exports, quality, questionnaires, scope, tallies, vocabulary
-from survey.auth import add_nav
-from survey.db import get_db
-from survey.measures_store import compute, compute_all, counts, current_definition, value_counts, where
+from survey import exports, quality, questionnaires, vocabulary
+from survey.storage import audit, evaluations, tallies
+from survey.storage.db import get_db
+from survey.storage.measures_store import compute, compute_all, counts, current_definition, value_counts, where
+from survey.web import scope
+from survey.web.auth import add_nav
 
 bp = Blueprint("evaluate", __name__, url_prefix="/e/<evaluation>/evaluate")
 scope.scope_blueprint(bp)

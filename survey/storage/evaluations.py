@@ -11,14 +11,14 @@ work), evaluator (all results), viewer (statistics only). `admin` is a global ro
 may do everything everywhere. A user without a role in an evaluation must not learn
 that it exists: the web and the API answer 404.
 
-Pure storage: no Flask import. The web side (survey.scope) and the CLI call these.
+Pure storage: no Flask import. The web side (survey.web.scope) and the CLI call these.
 """
 
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-from survey.db import transaction
+from survey.storage.db import transaction
 
 ROLES = ("manager", "staff", "evaluator", "viewer")
 STATUSES = ("preparing", "collecting", "closed", "archived")

@@ -13,9 +13,10 @@ from datetime import datetime, timezone
 
 from flask import current_app, has_app_context
 
-from survey import evaluations, group_commit, quality
-from survey.db import transaction
+from survey import quality
 from survey.questionnaires import AnswerError
+from survey.storage import evaluations, group_commit
+from survey.storage.db import transaction
 
 # \Z, not $: "$" also matches before a trailing newline, which let "id\n" through.
 SUBMISSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{7,63}\Z")
@@ -126,7 +127,7 @@ def record(db, questionnaire, submission_id, answers, meta=None):
     try:
         if config is not None and config.get("GROUP_COMMIT", False):
             # Joined with the worker's concurrent submissions: one transaction, one fsync,
-            # answered after the commit (survey/group_commit.py). Off by default: measured
+            # answered after the commit (survey/storage/group_commit.py). Off by default: measured
             # at 64 clients it gained 6% in rate but its p99 was 4x worse (RESULTS.md).
             return group_commit.run(config["DATABASE"], store)
         with transaction(db):

@@ -1,0 +1,1 @@
+"""Storage: the SQLite connection, the schema and its migrations, and the queries over the survey tables."""
