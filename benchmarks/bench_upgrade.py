@@ -147,6 +147,12 @@ def mib(path):
 def build(rev, count):
     """The cached database of `count` responses built by revision `rev`; (path, figures)."""
     CACHE.mkdir(exist_ok=True)
+    for stale in CACHE.glob("*.partial-*"):
+        # A build that was killed leaves its partial file (GBs at 1,000,000): remove it
+        # once its process is gone; a build running in parallel keeps its own.
+        pid = stale.name.rsplit(".partial-", 1)[1].split("-")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            stale.unlink(missing_ok=True)
     target = CACHE / f"{rev[:12]}-{count}.sqlite"
     if target.exists():
         print(f"build: reused {target} ({mib(target)} MiB), built earlier by {rev[:12]}")
@@ -156,6 +162,10 @@ def build(rev, count):
     partial = CACHE / f"{target.name}.partial-{os.getpid()}"
     git("worktree", "add", "--detach", str(worktree), rev)
     try:
+        common = worktree / "benchmarks" / "common.py"
+        if not common.exists() or "def generate_elder_responses" not in common.read_text(encoding="utf-8"):
+            raise BenchError(f"{rev[:12]} has no benchmarks/common.py generate_elder_responses to build with; "
+                             "choose a newer --old-rev")
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
         code, out, err, wall, rss = measured([sys.executable, "-c", BUILD_SCRIPT, str(partial), str(count)],
                                              cwd=worktree, env=env)
@@ -298,9 +308,11 @@ def upgrade(source, workdir):
     backups = ROOT / "instance" / "backups"
     existing = set(backups.iterdir()) if backups.is_dir() else set()
     code, out, err, wall, rss = init_db(copy)
-    if code != 0:
-        raise BenchError(f"init-db failed (exit {code}):\n" + "\n".join((err or out).strip().splitlines()[-15:]))
     written = sorted(set(backups.iterdir()) - existing) if backups.is_dir() else []
+    if code != 0:
+        for path in written:
+            path.unlink()  # this run's own backup of a throw-away copy
+        raise BenchError(f"init-db failed (exit {code}):\n" + "\n".join((err or out).strip().splitlines()[-15:]))
     figures.update({"init_db_s": round(wall, 1), "peak_rss_mib": round(rss), "db_mib_after": mib(copy),
                     "backup_mib": round(sum(p.stat().st_size for p in written) / 2**20, 1) if written else None,
                     "init_db_output": out.strip().splitlines()[-3:]})
