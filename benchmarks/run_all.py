@@ -7,7 +7,8 @@ such as bench_uploads' 5 s of CPU), so CI notices.
 
 --quick is the smoke run `make test` (and so CI) makes, under about a minute: every
 benchmark runs, on small sizes (1 s load phases at 4 clients, 5k responses for
-measures, 2k for exports, 3 kills), to prove each still works, not to measure.
+measures and for the upgrade, 2k for exports, 3 kills), to prove each still works, not
+to measure.
 """
 
 import argparse
@@ -91,6 +92,15 @@ def summary(results):
                      + "; ".join(f"{k} {v}" for k, v in head.items() if k.startswith(("largest", "dashboard"))))
     else:
         lines.append(f"evaluator pages: {evaluator}")
+    upgrade = results.get("upgrade", {})
+    if "init_db_s" in upgrade:
+        lines.append(f"upgrade of {upgrade['responses']:,} responses built by {upgrade['old_rev']}: init-db "
+                     f"{upgrade['init_db_s']} s (start-up {upgrade['init_db_again_s']} s, backup alone "
+                     f"{upgrade['backup_alone_s']} s), migrations {upgrade['applied'] or 'none pending'}, peak RSS "
+                     f"{upgrade['peak_rss_mib']} MiB, {upgrade['db_mib_before']} -> {upgrade['db_mib_after']} MiB, "
+                     f"fingerprint {'OK' if upgrade['fingerprint_ok'] else 'DIFFERENT'}")
+    else:
+        lines.append(f"upgrade: {upgrade}")
     pages = results["pages"]
     if "pages" in pages:
         lines.append(f"pages: {pages['count']} respondent pages, {pages['min_total']}-{pages['max_total']} bytes "
@@ -118,6 +128,7 @@ def main(argv=None):
     results["evaluator_pages"] = bench("bench_evaluator_pages.py", "--sizes",
                                        *([200, 2_000] if quick else [2_000, 200_000, 1_000_000]),
                                        "--repeat", 1 if quick else 5, timeout=3600)
+    results["upgrade"] = bench("bench_upgrade.py", "--responses", 5_000 if quick else 1_000_000, timeout=3600)
     print(summary(results))
     if args.json:
         args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1))
