@@ -13,7 +13,7 @@ run by this working tree on an N-response database made by an older revision.
    tree (FLASK_DATABASE=copy), timed from the outside: wall time, the peak RSS of that
    process (os.wait4, so earlier children do not count), the backup it wrote into
    instance/backups/ (removed afterwards unless --keep), sizes before and after. The
-   backup step is also timed on its own (survey.backup.backup of the same file, what
+   backup step is also timed on its own (survey.storage.backup.backup of the same file, what
    migrations.backup_before calls), and init-db is run a second time (nothing pending)
    to show the fixed start-up cost included in the wall time.
 4. after: the same fingerprint must equal the one before (exit 1 otherwise); with an
@@ -72,7 +72,7 @@ print(answers)
 BACKUP_SCRIPT = """
 import sys, time
 sys.path.insert(0, ".")
-from survey import backup
+from survey.storage import backup
 started = time.perf_counter()
 backup.backup(sys.argv[1], sys.argv[2])
 print(round(time.perf_counter() - started, 2))
@@ -302,7 +302,7 @@ def upgrade(source, workdir):
     figures["backup_alone_s"] = float(out.strip().splitlines()[-1])
     figures["backup_alone_mib"] = mib(probe)
     probe.unlink()
-    print(f"backup alone (survey.backup.backup of the same file): {figures['backup_alone_s']} s, "
+    print(f"backup alone (survey.storage.backup.backup of the same file): {figures['backup_alone_s']} s, "
           f"{figures['backup_alone_mib']} MiB")
 
     backups = ROOT / "instance" / "backups"
