@@ -91,6 +91,9 @@ def git(*args, cwd=ROOT):
     return done.stdout.strip()
 
 
+MIGRATIONS_FILE = ROOT / "survey" / "storage" / "migrations.py"
+
+
 def has_marker(rev):
     """True if survey/migrations.py at `rev` registers migration 8."""
     done = subprocess.run(["git", "grep", "-q", "-F", MARKER, rev, "--", "survey/migrations.py",
@@ -347,7 +350,7 @@ def main(argv=None):
         dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
         print(f"old rev {rev[:12]} ({git('log', '-1', '--format=%s', rev)[:70]}); "
               f"upgraded by this tree at {current[:12]}{' + uncommitted changes' if dirty else ''}; "
-              f"migration 8 in this tree: {'yes' if MARKER in (ROOT / 'survey/storage/migrations.py').read_text() else 'no'}")
+              f"migration 8 in this tree: {'yes' if MARKER in MIGRATIONS_FILE.read_text() else 'no'}")
         source, built = build(rev, args.responses)
 
         if args.keep:
