@@ -214,6 +214,23 @@ def read_table_text(path, max_bytes=MAX_BYTES):
         raise FileImportError(f"{source}: {exc}") from None
 
 
+# Ids looked up per query: far below SQLite's limit on bound variables (32,766 by
+# default, 999 in older builds), which a 1,000,000-row file in one IN list exceeded.
+STORED_CHECK_CHUNK = 500
+
+
+def first_stored(db, ids):
+    """The index in `ids` of the first submission id already stored, or None."""
+    for start in range(0, len(ids), STORED_CHECK_CHUNK):
+        chunk = ids[start:start + STORED_CHECK_CHUNK]
+        found = {row[0] for row in db.execute(
+            f"select submission_id from responses where submission_id in ({','.join('?' for _ in chunk)})",
+            chunk).fetchall()}
+        if found:
+            return start + min(i for i, sid in enumerate(chunk) if sid in found)
+    return None
+
+
 def import_csv(db, questionnaire_id, text, source_name="file", ignored=None, stats=None, max_rows=None,
                evaluation_id=None):
     """Import a whole CSV text into an evaluation (default: the only one), all rows or none;
@@ -233,14 +250,10 @@ def import_csv(db, questionnaire_id, text, source_name="file", ignored=None, sta
         raise FileImportError(f"the evaluation '{slug}' does not use the questionnaire '{questionnaire.id}'")
     items = parse_rows(db, questionnaire, text, source_name, ignored, max_rows, evaluation_id)
     ids = [row["submission_id"] for _clean, row in items]
-    placeholders = ",".join("?" for _ in ids)
-    already = db.execute(
-        f"select submission_id from responses where submission_id in ({placeholders}) limit 1", ids
-    ).fetchone()
-    if already:
-        line = ids.index(already[0]) + 2
-        raise FileImportError(f"{source_name}: line {line}, column 'submission_id': already imported "
-                           f"({already[0]}); nothing was imported")
+    first = first_stored(db, ids)
+    if first is not None:
+        raise FileImportError(f"{source_name}: line {first + 2}, column 'submission_id': already imported "
+                              f"({ids[first]}); nothing was imported")
     try:
         return staged_import.commit(db, questionnaire.id, items, source_name, stats=stats,
                                     evaluation_id=evaluation_id)

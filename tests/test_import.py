@@ -2,6 +2,7 @@
 the export CLI."""
 
 import csv
+import sqlite3
 
 import pytest
 from openpyxl import load_workbook
@@ -184,3 +185,22 @@ def test_refusals_list_labels_next_to_codes(db, site, cells, message):
     with pytest.raises(FileImportError, match=message.replace("(", r"\(").replace(")", r"\)")):
         import_csv(db, "public-awareness", text)
     assert count(db) == 0
+
+
+def _paper_with_ids(ids):
+    """A public-awareness CSV whose rows carry the given submission ids."""
+    lines = ["submission_id,site,knows_hotline,knows_services,satisfaction"]
+    lines += [f"{sid},xh,1,0,满意" for sid in ids]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_file_longer_than_sqlites_variable_limit_imports_and_names_the_first_stored_line(db, site):
+    """The already-imported check binds ids in chunks: with SQLite's bound-variable limit set
+    to 600, a 700-row file imports, and a later file names its first stored row's line."""
+    db.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 600)
+    first = [f"paper-a-{n:05d}" for n in range(700)]
+    assert import_csv(db, "public-awareness", _paper_with_ids(first)) == 700
+    second = [f"paper-b-{n:05d}" for n in range(700)] + [first[650], first[3]]
+    with pytest.raises(FileImportError, match=r"line 702, column 'submission_id': already imported \(paper-a-00650\)"):
+        import_csv(db, "public-awareness", _paper_with_ids(second))
+    assert count(db) == 700
