@@ -30,7 +30,7 @@ from survey.storage import audit, evaluations
 from survey.storage.db import get_db, transaction
 from survey.storage.measures_store import BREAKDOWNS, compute, compute_all, current_definition
 from survey.web import links
-from survey.web.scores import score_with_surveys, stored_system
+from survey.web.scores import score_with_surveys, stored_system, stored_systems, system_row
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # Who may hold a token: anyone who may read statistics somewhere (staff work in the field
@@ -195,19 +195,6 @@ def _evaluation_dict(db, evaluation):
 EVALUATION_FIELDS = ("slug", "name", "project", "unit", "year", "period_from", "period_to", "population", "status")
 
 
-def _systems(db, evaluation_id):
-    """The stored indicator systems of an evaluation, oldest first."""
-    return list(db.query("select id, name, filename, uploaded_at from indicator_systems"
-                         " where evaluation_id = ? order by id", [evaluation_id]))
-
-
-def _system_row(db, evaluation_id, system_id):
-    """One stored indicator system of an evaluation, or None."""
-    rows = list(db.query("select id, yaml, set_aside_note from indicator_systems where id = ? and evaluation_id = ?",
-                         [system_id, evaluation_id]))
-    return rows[0] if rows else None
-
-
 @bp.get("/evaluations")
 def list_evaluations():
     """The evaluations whose statistics the token owner may read (an admin: all), newest first."""
@@ -273,7 +260,7 @@ def list_scores():
 
 def _list_scores(evaluation):
     """The systems answer of one evaluation."""
-    rows = _systems(get_db(), evaluation.id)
+    rows = stored_systems(get_db(), evaluation.id)[::-1]  # oldest first
     return jsonify(evaluation=evaluation.slug,
                    systems=[{"id": r["id"], "name": r["name"], "filename": r["filename"] or "",
                              "uploaded_at": r["uploaded_at"]} for r in rows])
@@ -299,7 +286,7 @@ def _score(evaluation, system_id):
     """The scored-system answer of one evaluation."""
     db = get_db()
     # Taken as a string so a malformed id gets this API's JSON 404, not the router's HTML one.
-    row = _system_row(db, evaluation.id, system_id) if system_id.isdigit() else None
+    row = system_row(db, evaluation.id, system_id) if system_id.isdigit() else None
     if row is None:
         return _error(404, f"no indicator system {system_id} in evaluation '{evaluation.slug}'")
     filters = _filters()
