@@ -17,6 +17,17 @@ pytestmark = pytest.mark.browser
 PASSWORD = "admin-print-password"
 
 
+def _logged_in(context, live_server):
+    """A new page in `context`, logged in as print-admin."""
+    page = context.new_page()
+    page.goto(live_server.url("/login"))
+    page.fill("#username", "print-admin")
+    page.fill("#password", PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(re.compile(r"^(?!.*login)"))
+    return page
+
+
 @pytest.fixture
 def admin_page(live_server, browser):
     """A desktop-sized page logged in as an admin, with a site, a poster link and two households."""
@@ -29,12 +40,7 @@ def admin_page(live_server, browser):
         code = links.create_link(db, "elder-satisfaction", "poster", site_id=site_id)
         links.set_contact(db, [code], "某区民政局", "010-12345678", "2026-12-31")
     context = browser.new_context(viewport={"width": 794, "height": 1123}, locale="zh-CN")
-    page = context.new_page()
-    page.goto(live_server.url("/login"))
-    page.fill("#username", "print-admin")
-    page.fill("#password", PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(re.compile(r"^(?!.*login)"))
+    page = _logged_in(context, live_server)
     yield page, code, site_id
     context.close()
 
@@ -120,12 +126,7 @@ def test_members_page_grants_a_role_at_phone_size(live_server, browser, admin_pa
                    " (select id from users where username = 'member-to-be')")
         db.commit()
     context = browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN")
-    page = context.new_page()
-    page.goto(live_server.url("/login"))
-    page.fill("#username", "print-admin")
-    page.fill("#password", PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_url(re.compile(r"^(?!.*login)"))
+    page = _logged_in(context, live_server)
     page.goto(live_server.url("/e/default/manage/members"))
     page.select_option("#user_id", label="新成员（member-to-be）")
     page.select_option("#role", "staff")
