@@ -206,3 +206,19 @@ def test_migration_9_rebuilds_the_tallies_per_evaluation(release_1_db):
     triggers = dict(db.execute("select name, sql from sqlite_master where type = 'trigger'"
                                " and name like 'tally_%'").fetchall())
     assert len(triggers) == 5 and all("evaluation_id" in sql for sql in triggers.values())
+
+
+def test_migration_10_marks_publishing_import_batches_keeping_them(release_1_db):
+    """Migration 10 adds `publishing_at` to import_batches; a batch made before it keeps its
+    fields and reads as not publishing (a crash before publishing is removed, not finished)."""
+    db = connect(release_1_db)
+    db.execute("pragma foreign_keys=off")
+    for number, _name, fn in migrations.MIGRATIONS:
+        if number < 10:
+            fn(db)
+    db.execute("insert into import_batches (id, evaluation_id, questionnaire_id, status, rows, started_at,"
+               " heartbeat_at) values ('b1', 1, 'public-awareness', 'done', 7, '2025-01-01', '2025-01-01')")
+    dict(((n, f) for n, _name, f in migrations.MIGRATIONS))[10](db)
+    assert db.execute("select id, status, rows, publishing_at from import_batches").fetchall() == [
+        ("b1", "done", 7, None)]
+    db.conn.close()

@@ -170,3 +170,65 @@ def test_the_cli_import_has_its_own_limits_larger_than_an_uploads(app, runner, s
     stored = runner.invoke(args=["responses", "import", "public-awareness", str(path)])
     assert stored.exit_code == 0, stored.output
     assert "Imported 4 responses" in stored.output
+
+
+@pytest.fixture
+def small_flips(monkeypatch):
+    """Publishing renames 6 responses per transaction."""
+    monkeypatch.setattr(staged_import, "FLIP_CHUNK", 6)
+
+
+def test_publishing_renames_in_short_steps_and_the_measures_change_once(db, site, small_chunks, small_flips, app,
+                                                                         monkeypatch):
+    """Publishing 40 rows takes 7 transactions of at most 6 renames plus the last; a live writer
+    gets the lock between them, and the tallies show the import only after the last one."""
+    other = sqlite3.connect(app.config["DATABASE"], timeout=0, isolation_level=None)
+    steps = []
+
+    def during(moved):
+        """Between two publishing steps: the lock is free; the counts have not moved yet."""
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        counted = db.execute("select coalesce(sum(n), 0) from response_tallies where questionnaire_id ="
+                             " 'public-awareness'").fetchone()[0]
+        steps.append((moved, visible(db), counted))
+
+    real = staged_import.commit
+    monkeypatch.setattr(staged_import, "commit", lambda *args, **kwargs: real(*args, **kwargs, on_step=during))
+    assert import_csv(db, "public-awareness", HEADER + rows(40)) == 40
+    other.close()
+    assert [m for m, _v, _c in steps] == [6, 12, 18, 24, 30, 36, 40, 40]
+    assert [v for _m, v, _c in steps] == [6, 12, 18, 24, 30, 36, 40, 40]
+    assert [c for _m, _v, c in steps] == [0] * 7 + [40], "the measures moved before the last step"
+    assert db.execute("select status, rows from import_batches").fetchall() == [("done", 40)]
+
+
+def test_an_import_that_crashed_while_publishing_is_finished_by_the_next(db, site, small_chunks, small_flips,
+                                                                         monkeypatch):
+    """A crash after two publishing steps leaves 12 rows visible: the next import finishes the
+    first instead of removing it (no published row is taken back), with exact tallies."""
+    class Crash(BaseException):
+        """The process dies here."""
+
+    def crash(moved):
+        """Die after the second publishing step."""
+        if moved == 12:
+            raise Crash
+
+    real = staged_import.commit
+    monkeypatch.setattr(staged_import, "commit", lambda *args, **kwargs: real(*args, **kwargs, on_step=crash))
+    with pytest.raises(Crash):
+        import_csv(db, "public-awareness", HEADER + rows(30))
+    assert visible(db) == 12
+    monkeypatch.setattr(staged_import, "commit", real)
+    db.execute("update import_batches set heartbeat_at = '2024-01-01T00:00:00'")  # its heartbeat stopped
+    db.conn.commit()
+    assert import_csv(db, "public-awareness", HEADER + rows(5, start=100)) == 5
+    assert visible(db) == 35
+    assert db.execute("select status, rows from import_batches order by rows desc").fetchall() == [
+        ("done", 30), ("done", 5)]
+    finished = tally_snapshot(db)
+    assert not any("staging:" in key for table in finished.values() for key, _n in table)
+    tallies.rebuild(db)
+    db.conn.commit()
+    assert tally_snapshot(db) == finished

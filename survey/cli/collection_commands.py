@@ -37,8 +37,8 @@ def import_command(questionnaire_id, file, evaluation):
     audit.log(db, "responses_imported", f"{name}: {count} into {questionnaire_id}", user="cli",
               evaluation_id=evaluation.id)
     click.echo(f"Imported {count} responses into {questionnaire_id} of {evaluation.slug}"
-               f" (write lock held at most {stats.get('longest_chunk_s')} s per step,"
-               f" {stats.get('final_step_s')} s for the last one).")
+               f" (write lock held at most {stats.get('longest_chunk_s')} s per staging step and"
+               f" {stats.get('final_step_s')} s per publishing step, {stats.get('publish_steps')} steps).")
     if ignored:
         click.echo(f"{len(ignored)} cells not imported: they answer a question that the row's"
                    " other answers hide (show_if):")

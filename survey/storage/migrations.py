@@ -276,3 +276,10 @@ def _tallies_per_evaluation(db):
     for table in ("answer_tallies", "response_tallies", "answer_marginals", "response_marginals"):
         db.execute(f"drop table if exists {table}")
     tallies.create_schema(db)
+
+
+@migration(10, "import publishing mark")
+def _import_publishing(db):
+    """Paper imports publish their staged rows in several short transactions; `publishing_at`
+    marks a batch whose publishing began, so a crash is finished, never undone."""
+    db.execute("alter table import_batches add column publishing_at text")
