@@ -222,3 +222,15 @@ def test_migration_10_marks_publishing_import_batches_keeping_them(release_1_db)
     assert db.execute("select id, status, rows, publishing_at from import_batches").fetchall() == [
         ("b1", "done", 7, None)]
     db.conn.close()
+
+
+def test_migration_11_indexes_the_fine_tallies_by_site(release_1_db):
+    """After the upgrade a site-filtered query on the fine tallies uses the site index."""
+    db = connect(release_1_db)
+    migrations.upgrade(db)
+    plan = " ".join(row[3] for row in db.execute(
+        "explain query plan select sum(n) from answer_tallies r where r.evaluation_id = 1 and"
+        " r.questionnaire_id = 'elder-satisfaction' and r.excluded = 0 and r.site_id = 3"
+        " and r.submitted_at >= '2024-03'").fetchall())
+    assert "tallies_answer_site" in plan
+    db.conn.close()

@@ -283,3 +283,10 @@ def _import_publishing(db):
     """Paper imports publish their staged rows in several short transactions; `publishing_at`
     marks a batch whose publishing began, so a crash is finished, never undone."""
     db.execute("alter table import_batches add column publishing_at text")
+
+
+@migration(11, "fine tallies by site")
+def _fine_tallies_by_site(db):
+    """An index on the fine tallies by site and month (survey.storage.tallies.create_schema
+    makes it on a new database): a site-filtered dashboard stops reading every fine row."""
+    tallies.create_schema(db)
