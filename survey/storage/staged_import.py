@@ -3,10 +3,10 @@
 Checking the file happens before any write (survey.importer). The checked rows are then
 stored in short transactions of CHUNK responses under a staging questionnaire id, which
 no page, export, score or tally of the real questionnaire reads. They are then published:
-renamed to the real id FLIP_CHUNK rows per transaction (one transaction renaming a
-million rows held the lock 22.4 s, longer than a live submission waits), and the tally
-counts, which every measure, dashboard and score reads, move in one last short
-transaction. A live submission waits at most one chunk for the lock, never the whole file.
+renamed to the real id FLIP_CHUNK rows per transaction, each adding the renamed rows'
+counts to the tallies that every measure, dashboard and score reads (one transaction
+renaming a million rows and moving their counts held the lock 22.4 s, longer than a live
+submission waits). A live submission waits at most one chunk for the lock, never the file.
 
 All or nothing still holds, as a roll-forward once publishing has begun:
 - a failure while staging removes the staged rows; a crash while staging leaves a batch
@@ -15,8 +15,8 @@ All or nothing still holds, as a roll-forward once publishing has begun:
   import finishes instead of removing, so no published row is ever taken back;
 - the rename cannot break a unique index: submission ids are already unique while staged,
   and paper rows carry no household (the one other unique key that names the questionnaire).
-While the rename runs (about 1 s per 40,000 rows), lists and exports reading the raw rows
-may show part of the import; the measures show none of it until the last transaction.
+While publishing runs, pages may show part of the import (rows and measures agree at
+every step); an import that fails before publishing shows nothing.
 """
 
 import time
@@ -100,32 +100,38 @@ def commit(db, questionnaire_id, items, source_name="file", on_chunk=None, stats
 
 
 def publish(db, batch_id, staged_qid, questionnaire_id, on_step=None):
-    """Make a staged batch visible: rename its rows FLIP_CHUNK per transaction, then move
-    its tallies and mark it done in one short transaction. Return the figures
-    {moved, steps, longest_s, total_s}. Also finishes a batch whose import crashed here.
+    """Make a staged batch visible, FLIP_CHUNK rows per transaction: each renames its rows
+    to the real questionnaire id and adds their counts to the real tallies, so rows and
+    measures agree after every step. Then mark the batch done and delete the staging
+    id's counts. Return the figures {moved, steps, longest_s, total_s}. Also finishes a
+    batch whose import crashed here.
 
     The tally trigger on updates is dropped for each rename (it would re-count every
-    answer) and recreated in the same transaction, so other writers never miss it; the
-    renamed rows' counts stay under the staging id until the last step moves them all.
+    answer one UPSERT at a time) and recreated in the same transaction, so other writers
+    never miss it; tallies.add_responses counts the chunk in grouped statements instead.
     """
     with transaction(db):
-        row = db.execute("select status from import_batches where id = ?", [batch_id]).fetchone()
+        row = db.execute("select status, evaluation_id from import_batches where id = ?", [batch_id]).fetchone()
         if row is None or row[0] != "staging":
             raise StagingError(f"import batch {batch_id} was removed while it loaded")
+        evaluation_id = row[1]
         db.execute("update import_batches set publishing_at = coalesce(publishing_at, ?), heartbeat_at = ?"
                    " where id = ?", [_now(), _now(), batch_id])
+    db.execute("create temp table if not exists publish_chunk (id integer primary key)")
     moved, steps, longest, started = 0, 0, 0.0, time.perf_counter()
     while True:
         began = time.perf_counter()
         with transaction(db):
+            db.execute("delete from temp.publish_chunk")
+            db.execute("insert into temp.publish_chunk select id from responses where questionnaire_id = ? limit ?",
+                       [staged_qid, FLIP_CHUNK])
             db.execute("drop trigger if exists tally_response_update")
             renamed = db.execute("update responses set questionnaire_id = ? where id in"
-                                 " (select id from responses where questionnaire_id = ? limit ?)",
-                                 [questionnaire_id, staged_qid, FLIP_CHUNK]).rowcount
+                                 " (select id from temp.publish_chunk)", [questionnaire_id]).rowcount
             tallies.create_schema(db)  # recreates the trigger (idempotent otherwise)
+            tallies.add_responses(db, "select id from temp.publish_chunk")
             db.execute("update import_batches set heartbeat_at = ? where id = ?", [_now(), batch_id])
             if not renamed:
-                tallies.move_questionnaire(db, staged_qid, questionnaire_id)
                 db.execute("update import_batches set status = 'done', finished_at = ? where id = ?",
                            [_now(), batch_id])
         moved, steps = moved + renamed, steps + 1
@@ -133,8 +139,15 @@ def publish(db, batch_id, staged_qid, questionnaire_id, on_step=None):
         if on_step:
             on_step(moved)
         if not renamed:
-            return {"moved": moved, "steps": steps, "longest_s": round(longest, 2),
-                    "total_s": round(time.perf_counter() - started, 2)}
+            break
+    # The staging id's counts (made by the insert triggers while staging) are read by
+    # nobody: removed in short steps too.
+    while True:
+        with transaction(db):
+            if not tallies.drop_questionnaire(db, evaluation_id, staged_qid, limit=FLIP_CHUNK):
+                break
+    return {"moved": moved, "steps": steps, "longest_s": round(longest, 2),
+            "total_s": round(time.perf_counter() - started, 2)}
 
 
 def _delete_staged_rows(db, staged_qid):
@@ -157,8 +170,8 @@ def _discard(db, batch_id, staged_qid):
     """Remove a batch's staged rows in short transactions and mark it failed."""
     _delete_staged_rows(db, staged_qid)
     with transaction(db):
-        for table in ("answer_tallies", "response_tallies", "answer_marginals", "response_marginals"):
-            db.execute(f"delete from {table} where questionnaire_id = ?", [staged_qid])
+        evaluation_id = db.execute("select evaluation_id from import_batches where id = ?", [batch_id]).fetchone()
+        tallies.drop_questionnaire(db, evaluation_id[0] if evaluation_id else None, staged_qid)
         db.execute("update import_batches set status = 'failed', finished_at = ? where id = ?", [_now(), batch_id])
 
 

@@ -203,29 +203,40 @@ def rebuild_marginals(db):
                        f" group by {grouping}")
 
 
-def move_questionnaire(db, old, new):
-    """Move every tally count of questionnaire id `old` onto `new` (in the caller's transaction).
+def add_responses(db, ids_sql, params=()):
+    """Add the counts of the responses whose ids `ids_sql` selects, and of their answers,
+    to every tally (in the caller's transaction): a grouped INSERT per tally row set, one
+    UPSERT per group instead of the triggers' one per answer. For rows that reached their
+    final fields without the triggers counting them (a staged import's rename)."""
+    answers = f"from answers a join responses r on r.id = a.response_id where r.id in ({ids_sql})"
+    rows = f"from responses r where r.id in ({ids_sql})"
+    extra = ("a.question_id", "a.value")
+    statements = [
+        f"insert into answer_tallies (key, question_id, value, {COLUMNS}, n)"
+        f" select {_key('r', extra)} as k, a.question_id, a.value, {_fields('r')}, count(*) {answers} group by k",
+        f"insert into response_tallies (key, {COLUMNS}, n) select {_key('r')} as k, {_fields('r')}, count(*)"
+        f" {rows} group by k",
+    ]
+    for dim in MARGINALS:
+        statements.append(f"insert into answer_marginals (key, question_id, value, {MARGINAL_COLUMNS}, n)"
+                          f" select {_marginal_select(dim, 'r', extra)}, count(*) {answers} group by 1")
+        statements.append(f"insert into response_marginals (key, {MARGINAL_COLUMNS}, n)"
+                          f" select {_marginal_select(dim, 'r')}, count(*) {rows} group by 1")
+    for sql in statements:
+        db.execute(sql + " on conflict(key) do update set n = n + excluded.n", list(params))
 
-    A staged paper import counts under a staging id while it loads; when it becomes
-    visible its counts join the real questionnaire's here, one UPSERT per tally row
-    (far fewer than the responses), instead of re-tallying every answer.
-    """
-    dims = ", ".join(DIMENSIONS)
-    for table, extra in (("answer", ("t.question_id", "t.value")), ("response", ())):
-        columns = "".join(f"{c[2:]}, " for c in extra)
-        db.execute(f"insert into {table}_tallies (key, {columns}{COLUMNS}, n)"
-                   f" select {_key('t', extra)}, {''.join(f'{c}, ' for c in extra)}{_fields('t')}, t.n"
-                   f" from (select {columns}evaluation_id, {dims}, submitted_at, n, ? as questionnaire_id"
-                   f" from {table}_tallies where questionnaire_id = ?) t where true"
-                   f" on conflict(key) do update set n = n + excluded.n", [new, old])
-        for dim in MARGINALS:
-            db.execute(f"insert into {table}_marginals (key, {columns}{MARGINAL_COLUMNS}, n)"
-                       f" select {_marginal_select(dim, 't', extra)}, t.n"
-                       f" from (select {columns}evaluation_id, excluded, {', '.join(MARGINAL_FIELDS)}, submitted_at, n,"
-                       f" ? as questionnaire_id from {table}_marginals where questionnaire_id = ? and dim = ?) t"
-                       f" where true on conflict(key) do update set n = n + excluded.n", [new, old, dim])
-        for suffix in ("tallies", "marginals"):
-            db.execute(f"delete from {table}_{suffix} where questionnaire_id = ?", [old])
+
+def drop_questionnaire(db, evaluation_id, questionnaire_id, limit=None):
+    """Delete the tally rows of a questionnaire id in an evaluation (at most `limit` per
+    table); return how many were deleted. For a staging id, whose counts nobody reads."""
+    deleted = 0
+    for table in ("answer_tallies", "response_tallies", "answer_marginals", "response_marginals"):
+        chosen = "select key from {t} where evaluation_id = ? and questionnaire_id = ?".format(t=table)
+        if limit:
+            chosen += f" limit {int(limit)}"
+        deleted += db.execute(f"delete from {table} where key in ({chosen})",
+                              [evaluation_id, questionnaire_id]).rowcount
+    return deleted
 
 
 def response_totals(db, evaluation_id, questionnaire_id=None):
