@@ -27,7 +27,7 @@ from survey.storage.db import transaction
 from survey.storage.field_storage import evaluation_id_or_only
 
 CHUNK = 500  # responses per staging transaction: well under a second of lock each
-FLIP_CHUNK = 10_000  # responses renamed per publishing transaction (about 0.25 s of lock)
+FLIP_CHUNK = 2_000  # responses published per transaction (a grouped UPSERT per tally row set each)
 STAGING_PREFIX = "staging:"
 # A batch whose heartbeat is older than this is taken as abandoned by a crashed import.
 ABANDONED_AFTER_S = 600
