@@ -355,6 +355,17 @@ def repeat_header(row) -> None:
     trpr.append(header)
 
 
+def _cell_margins(table, top_bottom: int = 30, left_right: int = 85) -> None:
+    """Room around the text of every cell (twips), so rows of small type do not touch their borders."""
+    margins = OxmlElement("w:tblCellMar")
+    for side, size in (("top", top_bottom), ("left", left_right), ("bottom", top_bottom), ("right", left_right)):
+        element = OxmlElement(f"w:{side}")
+        element.set(qn("w:w"), str(size))
+        element.set(qn("w:type"), "dxa")
+        margins.append(element)
+    table._tbl.tblPr.append(margins)
+
+
 def _no_split(row) -> None:
     """Keep a row on one page (w:cantSplit): a score row is never cut in two."""
     element = OxmlElement("w:cantSplit")
@@ -371,6 +382,7 @@ def _table(document, headers: list[str], widths_cm: list[float], rows: list[list
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     table.autofit = False  # w:tblLayout fixed: Word keeps the widths instead of fitting the text
+    _cell_margins(table)
     for index, width in enumerate(widths_cm):
         table.columns[index].width = Cm(width)
     for row_index, row in enumerate(table.rows):
@@ -393,6 +405,7 @@ def _picture(document, picture: Picture, number: int, width_cm: float) -> None:
     """A chart as an inline picture, centred, with its caption below."""
     document.add_picture(io.BytesIO(picture.png), width=Cm(width_cm))
     document.paragraphs[-1].alignment = WD_ALIGN_PARAGRAPH.CENTER
+    document.paragraphs[-1].paragraph_format.keep_with_next = True  # the caption stays with its chart
     _caption(document, f"图{number}  {picture.caption}")
 
 
@@ -463,10 +476,14 @@ def _survey(document, number: int, section: SurveySection, counter: _Counter) ->
     for line in section.measures:
         if line.headline:
             _para(document, measure_sentence(line))
-    if section.measures:
+    answered = [line for line in section.measures if line.rate.n or line.headline]
+    if answered:
         _caption(document, f"表{counter.table()}  各项指标的结果")
         _table(document, ["指标", "结果（95%置信区间）", "n", "满意/同意人数"], [6.6, 5.6, 1.4, 2.0],
-               [measure_cells(line) for line in section.measures], numeric={2, 3})
+               [measure_cells(line) for line in answered], numeric={2, 3})
+    unanswered = [line.label for line in section.measures if line not in answered]
+    if unanswered:
+        _para(document, f"以下指标没有有效回答（n=0，例如只问用过该项服务的人），未列入表中：{'；'.join(unanswered)}。")
     for breakdown in section.breakdowns:
         _caption(document, f"表{counter.table()}  {breakdown.title}")
         rest = (PORTRAIT_TEXT_CM - 3.6 - 2.2) / max(1, len(breakdown.measures))
@@ -562,7 +579,7 @@ def _score(document, score: ScoreSection, counter: _Counter) -> None:
     else:
         _para(document, "复核：报告所列得分与复核得分一致。")
     if score.chart:
-        _picture(document, Picture("一级指标得分与分值", score.chart), counter.figure(), 18.0)
+        _picture(document, Picture("一级指标得分与分值", score.chart), counter.figure(), 15.0)
     _caption(document, f"表{counter.table()}  {title(result)}")
     score_table(document, result, score.measured)
 
