@@ -28,6 +28,7 @@ from docx.shared import Cm, Pt, RGBColor
 from scoring.appendix import appendix_rows, mismatch_text, title
 from scoring.report import ScoreResult
 from scoring.rules import fmt_num
+from survey.problems import ProblemGroup
 
 BODY_FONT = "宋体"
 HEADING_FONT = "黑体"
@@ -91,15 +92,6 @@ class Breakdown:
 
 
 @dataclass
-class Problem:
-    """A problem raised in open text, merged with its near-identical copies: how many said it, where."""
-
-    text: str
-    count: int
-    sites: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
 class Picture:
     """A chart as PNG bytes and its caption."""
 
@@ -124,7 +116,7 @@ class SurveySection:
     measures: list[MeasureLine]
     breakdowns: list[Breakdown] = field(default_factory=list)
     pictures: list[Picture] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[ProblemGroup] = field(default_factory=list)  # merged comments, counted per site
     yes_counts: list[tuple[str, int, int]] = field(default_factory=list)  # (label, said yes, answered)
     texts: int = 0  # open-text answers behind `problems`
 
@@ -501,7 +493,7 @@ def _survey(document, number: int, section: SurveySection, counter: _Counter) ->
         _para(document, f"开放题共收到 {section.texts} 条意见，相同或相近的意见合并计数如下。")
         _caption(document, f"表{counter.table()}  意见归并与计数")
         _table(document, ["序号", "意见", "人次", "涉及社区（人次）"], [1.2, 8.4, 1.4, 4.6],
-               [[str(i), p.text, str(p.count), "、".join(f"{s}（{n}）" for s, n in p.sites.items())]
+               [[str(i), p.text, str(p.count), "、".join(f"{s or '（未注明）'}（{n}）" for s, n in p.sites.items())]
                 for i, p in enumerate(section.problems, 1)], numeric={0, 2})
     elif not section.yes_counts:
         _para(document, "开放题未收到意见。")

@@ -7,14 +7,14 @@ leaves fed from the answers (survey.web.scores.score_with_surveys).
 """
 
 import json
-import re
 from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
 
 from scoring import IndicatorSystemError
 from scoring.charts import ChartFontMissing, score_weight_chart
 from scoring.survey_charts import ChartError
 from survey import quality, vocabulary
+from survey.localtime import DEFAULT_ZONE, to_local
+from survey.problems import group_comments
 from survey.storage import evaluations
 from survey.storage.measures_store import current_definition, where
 from survey.web import evaluate, scores
@@ -23,54 +23,16 @@ from survey.word_report import (
     Cover,
     MeasureLine,
     Picture,
-    Problem,
     ReportData,
     ScoreSection,
     SurveySection,
     build_docx,
 )
 
-DEFAULT_ZONE = "Asia/Shanghai"
 REPORT_DIMENSIONS = {"site": "社区", "channel": "渠道", "respondent_type": "答题人", "age_band": "年龄段"}
 CHART_KINDS = (("distribution", "各题回答分布"), ("sites", "分社区比率与95%置信区间"), ("trend", "月度趋势"))
 MAX_TEXTS = 20000  # open-text answers read for the problem list (the newest), so memory stays bounded
 AUDIENCE_WORDS = {"elders": "服务对象（老年人本人或代答的家属、照护人）", "public": "社会公众"}
-_PUNCTUATION = re.compile(r"[\s\u3000-\u303f\uff00-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
-                          r"!-/:-@\[-`{-~…—·“”‘’]+")
-
-
-# ---------------------------------------------------------------- seams (swapped for shared modules)
-
-def to_local(utc_text, zone_name):
-    """A stored UTC ISO time as an aware datetime in the zone (survey.localtime once it exists)."""
-    moment = datetime.fromisoformat(str(utc_text).replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(ZoneInfo(zone_name))
-
-
-def group_comments(rows):
-    """Merge comments that are the same but for spaces and punctuation: [Problem], most said first.
-
-    `rows` are (text, site) pairs; a problem is worded as most of its copies were (the
-    shortest of those on a tie). survey.problems.group_comments (near-identical ones too)
-    replaces this once it exists.
-    """
-    groups, wordings = {}, {}
-    for text, site in rows:
-        key = _PUNCTUATION.sub("", text or "").lower()
-        if not key:
-            continue
-        problem = groups.setdefault(key, Problem("", 0, {}))
-        problem.count += 1
-        problem.sites[site] = problem.sites.get(site, 0) + 1
-        seen = wordings.setdefault(key, {})
-        seen[text.strip()] = seen.get(text.strip(), 0) + 1
-    for key, problem in groups.items():
-        problem.text = min(wordings[key], key=lambda words, seen=wordings[key]: (-seen[words], len(words), words))
-        problem.sites = dict(sorted(problem.sites.items(), key=lambda item: (-item[1], item[0])))
-    return sorted(groups.values(), key=lambda p: (-p.count, p.text))
-
 
 # ---------------------------------------------------------------- the parts
 
@@ -225,7 +187,7 @@ def gather(db, evaluation, system=None, system_source="", zone_name=DEFAULT_ZONE
     now = now or datetime.now(timezone.utc)
     cover = Cover(evaluation=evaluation.name, project=evaluation.project or "", unit=evaluation.unit or "",
                   period=period_text(db, evaluation, zone_name),
-                  report_date=_local_date(now.astimezone(ZoneInfo(zone_name))))
+                  report_date=_local_date(to_local(now, zone_name)))
     used = evaluations.questionnaire_ids(db, evaluation.id)
     surveys = [survey_section(db, evaluation.id, questionnaire_id, charts) for questionnaire_id in used]
     return ReportData(cover, surveys, score_section(db, evaluation.id, system, system_source))

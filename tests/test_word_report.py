@@ -24,15 +24,16 @@ from docx.shared import Cm, Pt
 from test_evaluations_outside import HOTLINE, cli, seed_003_from_the_survey
 
 from survey import quality
+from survey.problems import group_comments
 from survey.storage import evaluations
 from survey.storage.db import get_db
 from survey.web import scores
-from survey.word_report_data import gather, group_comments, report_docx
+from survey.word_report_data import gather, report_docx
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 INTERVAL_27_OF_30 = "90.0%（95%置信区间 74.4%–96.5%）"
 SATISFACTION_LEAF = "享受服务的老年人满意度"
-MEAL_COMPLAINTS = ["希望送餐能准时一点", "希望送餐能准时一点。", " 希望送餐能准时一点！", "希望送餐，能准时一点"]
+MEAL_COMPLAINTS = ["希望送餐能准时一点", "希望送餐能准时一点。", " 希望送餐能准时一点！", "希望送餐能准时点啊"]
 
 
 def paper_with_sites(tmp_path, satisfied=27, unsatisfied=3):
@@ -243,7 +244,8 @@ def test_survey_section_sample_exclusions_breakdowns_and_problems(app, runner, h
 
 
 def test_near_identical_comments_are_merged_with_their_count_and_sites():
-    """The same complaint with other punctuation or spaces is one problem, counted per site."""
+    """The same complaint with other punctuation, spaces or a word less is one problem, counted per site
+    (survey.problems does the merging; this checks the report's rows are in the shape it needs)."""
     rows = [(text, "新华社区" if i % 2 else "东风社区") for i, text in enumerate(MEAL_COMPLAINTS)]
     rows.append(("电话没人接", "新华社区"))
     grouped = group_comments(rows)

@@ -15,6 +15,7 @@ from flask.cli import with_appcontext
 
 from scoring import IndicatorSystemError, load_system
 from survey.cli import evaluation_option
+from survey.localtime import DEFAULT_ZONE
 from survey.storage.db import get_db
 
 
@@ -29,7 +30,7 @@ def report_command(system_file, output, evaluation):
     """Write the evaluation's Word report (surveys, charts, problems, score table) to OUTPUT."""
     # Imported here: matplotlib and python-docx would add about 2 s to every app start.
     from survey.word_report import ReportError
-    from survey.word_report_data import DEFAULT_ZONE, report_docx
+    from survey.word_report_data import report_docx
 
     system, source = None, ""
     try:

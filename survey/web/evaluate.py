@@ -611,7 +611,7 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 def report_docx():
     """The evaluation's Word report (every questionnaire, the score table) as a download."""
     # Imported here: python-docx and the report's charts would slow every worker's start.
-    from survey.word_report_data import DEFAULT_ZONE
+    from survey.localtime import DEFAULT_ZONE
     from survey.word_report_data import report_docx as build
 
     data = build(get_db(), g.evaluation, zone_name=current_app.config.get("TIMEZONE", DEFAULT_ZONE))
