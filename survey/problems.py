@@ -18,7 +18,8 @@ How two comments are judged the same (the rule, so a reader can check a count):
    identical: two characters of difference would be half of them.
 3. A comment joins the group whose representative it is nearest to (the most frequent
    text seen first), never chains through a third text; comments are taken in order of
-   frequency, so the representative of a group is its most common wording.
+   frequency. A group is shown by its most common wording; among equally common ones,
+   the one that normalises to the group's text, then the shortest (the plainest).
 
 Speed: identical texts are merged first with a dict (most repeats). The near-identical
 test runs on distinct normalised texts only, and only against candidates that pass two
@@ -175,6 +176,14 @@ class _Index:
         return best
 
 
+def _representative(members, key):
+    """The wording a group is shown by: the most frequent; among equals, one that is the
+    group's normalised text itself or normalises to it, then the shortest (the plainest)."""
+    top = max(members.values())
+    tied = [text for text, n in members.items() if n == top]
+    return min(tied, key=lambda text: (normalise(text) != key, text != key, len(text)))
+
+
 def group_comments(rows, ratio=NEAR_RATIO, keep_no_comment=False):
     """Merge comments into problem groups, most frequent first.
 
@@ -216,7 +225,7 @@ def group_comments(rows, ratio=NEAR_RATIO, keep_no_comment=False):
     result = []
     for key, count, members, sites, first in groups:
         ordered_members = dict(sorted(members.items(), key=lambda item: -item[1]))
-        result.append((first, ProblemGroup(text=next(iter(ordered_members)), count=count, members=ordered_members,
-                                           sites=dict(sites.most_common()), key=key)))
+        result.append((first, ProblemGroup(text=_representative(ordered_members, key), count=count,
+                                           members=ordered_members, sites=dict(sites.most_common()), key=key)))
     result.sort(key=lambda item: (-item[1].count, item[0]))
     return [group for _first, group in result]
