@@ -16,11 +16,15 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/activate
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@ $(VENV)/.app-installed
 
-# Chromium (browser tests), Noto CJK (Chinese in charts) and nginx (the reverse proxy in
-# front of gunicorn, tests/hostile/test_slow_clients.py), from Debian's packages.
+# Chromium (browser tests), Noto CJK (Chinese in charts), nginx (the reverse proxy in
+# front of gunicorn, tests/hostile/test_slow_clients.py), LibreOffice Writer and poppler
+# (tests/test_word_report.py renders the Word report to PDF and PNG pages), from Debian's
+# packages; apt-get runs only when one of them is missing.
 system-deps:
-	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || [ ! -x /usr/sbin/nginx ]; then \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk nginx; \
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || [ ! -x /usr/sbin/nginx ] \
+		|| ! command -v soffice >/dev/null || ! command -v pdftoppm >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk nginx \
+			libreoffice-writer-nogui poppler-utils; \
 	fi
 
 run: $(VENV)/.app-installed

@@ -603,6 +603,23 @@ def report(questionnaire_id):
         generated=datetime.now().strftime("%Y-%m-%d %H:%M"))
 
 
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+@bp.get("/report.docx")
+@scope.requires("results")
+def report_docx():
+    """The evaluation's Word report (every questionnaire, the score table) as a download."""
+    # Imported here: python-docx and the report's charts would slow every worker's start.
+    from survey.localtime import DEFAULT_ZONE
+    from survey.word_report_data import report_docx as build
+
+    data = build(get_db(), g.evaluation, zone_name=current_app.config.get("TIMEZONE", DEFAULT_ZONE))
+    audit.log(get_db(), "report_docx_exported", g.evaluation.slug)
+    return Response(data, mimetype=DOCX, headers={
+        "Content-Disposition": f'attachment; filename="{g.evaluation.slug}-report.docx"'})
+
+
 # ---------------------------------------------------------------- exports
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

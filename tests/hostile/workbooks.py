@@ -5,11 +5,22 @@ rewritten at the zip level, as an attacker (or a broken exporter) would.
 """
 
 import io
+import re
 import zipfile
 
 from openpyxl import Workbook
 
 HEADER = ["姓名", "户号", "站点", "电话"]
+# The plain roster's <dimension>, as openpyxl writes it with its own serializer (`" />"`) or,
+# when lxml is installed (python-docx brings it), with lxml's (`"/>"`).
+PLAIN_DIMENSION = re.compile(rb'<dimension ref="A1:D4"\s*/>')
+
+
+def _dimension(body, replacement):
+    """The sheet body with the plain roster's <dimension> replaced; fails loudly if it is not there."""
+    changed, count = PLAIN_DIMENSION.subn(replacement, body)
+    assert count == 1, "the plain roster's <dimension ref=\"A1:D4\"/> was not found"
+    return changed
 
 
 def plain_roster(rows=3, site="S01"):
@@ -49,15 +60,14 @@ def _far_row(rows):
 def declared_rows(rows=50_000_000):
     """The sheet's <dimension> claims 50 million rows and its last row is number 50 million."""
     far = _far_row(rows)
-    return _rewrite(plain_roster(), {"xl/worksheets/sheet1.xml": lambda body: far(body).replace(
-        b'<dimension ref="A1:D4" />', f'<dimension ref="A1:D{rows}" />'.encode())})
+    return _rewrite(plain_roster(), {"xl/worksheets/sheet1.xml": lambda body: _dimension(
+        far(body), f'<dimension ref="A1:D{rows}" />'.encode())})
 
 
 def far_row_without_dimension(rows=50_000_000):
     """No <dimension> at all, one cell in row 50 million: caught while reading rows."""
     far = _far_row(rows)
-    return _rewrite(plain_roster(), {"xl/worksheets/sheet1.xml": lambda body: far(body).replace(
-        b'<dimension ref="A1:D4" />', b"")})
+    return _rewrite(plain_roster(), {"xl/worksheets/sheet1.xml": lambda body: _dimension(far(body), b"")})
 
 
 def deflate_bomb(megabytes=400):
@@ -109,7 +119,7 @@ def dense_sheet(rows=20_000, columns=26):
         head, rest = body.split(b"<sheetData>", 1)
         cells = "".join(f'<row r="{r}">' + "".join(f"<c><v>{c}</v></c>" for c in range(columns)) + "</row>"
                         for r in range(1, rows + 1))
-        return (head.replace(b'<dimension ref="A1:D4" />', b"") + b"<sheetData>" + cells.encode()
+        return (_dimension(head, b"") + b"<sheetData>" + cells.encode()
                 + b"</sheetData>" + rest.split(b"</sheetData>", 1)[1])
     return _rewrite(plain_roster(), {"xl/worksheets/sheet1.xml": fill}, level=9)
 
