@@ -16,7 +16,7 @@ def test_init_db_is_idempotent(runner):
     """Running init-db again reports every file unchanged."""
     result = runner.invoke(args=["init-db"])
     assert result.exit_code == 0
-    assert "elder-satisfaction v2: unchanged" in result.output
+    assert "elder-satisfaction v3: unchanged" in result.output
 
 
 def test_changed_definition_needs_new_version(db):

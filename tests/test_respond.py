@@ -47,7 +47,7 @@ def test_full_elder_questionnaire_is_stored_with_meta(respondent, db):
     assert answers["services"] == ["emergency_call", "hotline"]
     assert answers["suggestion"] == ["设备坏了报修好几天才来人"]
     row = next(db.query("select * from responses where submission_id = ?", [person.submission_id]))
-    assert row["questionnaire_version"] == 2 and row["channel"] == "qr"
+    assert row["questionnaire_version"] == 3 and row["channel"] == "qr"
     assert row["respondent_type"] == "self" and row["age_band"] == "80-89" and row["living_alone"] == 1
     assert row["started_at"] and row["submitted_at"] and row["duration_s"] >= 0
 
