@@ -279,8 +279,12 @@ def _check_graph(root: yaml.Node) -> None:
 # --- XLSX ------------------------------------------------------------------------------
 
 
-def check_xlsx(data: bytes, max_rows: int = XLSX_MAX_ROWS) -> None:
-    """Refuse a workbook that is too big, a zip bomb, links outside or declares huge sheets."""
+def check_xlsx(data: bytes, max_rows: int = XLSX_MAX_ROWS, all_sheets: bool = False) -> None:
+    """Refuse a workbook that is too big, a zip bomb, links outside or declares huge sheets.
+
+    Only the first sheet's dimension and cells are checked unless `all_sheets` (a
+    questionnaire workbook reads four sheets, a table import only the first).
+    """
     if len(data) > MAX_BYTES:
         raise FileRefused(f"the file is larger than {MAX_BYTES // 1024} KiB")
     try:
@@ -304,9 +308,9 @@ def check_xlsx(data: bytes, max_rows: int = XLSX_MAX_ROWS) -> None:
                     archive, names, b"externalLink"):
                 raise FileRefused("the workbook links to other files (external links); "
                                   "copy the values into a plain workbook")
-            sheet = _first_sheet(archive, names)
-            _check_dimension(archive, sheet, max_rows)
-            _count_cells(archive, sheet)
+            for sheet in (_sheets(names) if all_sheets else [_first_sheet(archive, names)]):
+                _check_dimension(archive, sheet, max_rows)
+                _count_cells(archive, sheet)
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
             if isinstance(exc, FileRefused):
                 raise
@@ -333,10 +337,15 @@ def _rels_mention(archive: zipfile.ZipFile, names: set[str], needle: bytes) -> b
     return rels in names and needle in archive.read(rels)
 
 
+def _sheets(names: set[str]) -> list[str]:
+    """Every worksheet part's name, in number order."""
+    return sorted((n for n in names if re.fullmatch(r"xl/worksheets/sheet\d+\.xml", n)),
+                  key=lambda n: int(re.sub(r"\D", "", n.rsplit("/", 1)[1])))
+
+
 def _first_sheet(archive: zipfile.ZipFile, names: set[str]) -> str | None:
     """The first worksheet part's name (as openpyxl would pick it), or None."""
-    sheets = sorted((n for n in names if re.fullmatch(r"xl/worksheets/sheet\d+\.xml", n)),
-                    key=lambda n: int(re.sub(r"\D", "", n.rsplit("/", 1)[1])))
+    sheets = _sheets(names)
     return sheets[0] if sheets else None
 
 

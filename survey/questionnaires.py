@@ -16,7 +16,9 @@ from scoring.files import FileRefused, load_yaml, read_bytes
 from survey.storage import evaluations
 from survey.storage.db import transaction
 
-QUESTION_TYPES = {"single", "multi", "scale5", "yesno", "number", "text"}
+QUESTION_TYPES = {"single", "multi", "scale5", "yesno", "number", "text", "note"}
+# Comparison operators of a show-if leaf with `op` and of a constraint (`. >= 0`).
+COMPARISONS = {"=", "!=", ">", ">=", "<", "<="}
 
 # The 5-point satisfaction scale, coded 1-5 with 5 = 非常满意; `face` names the
 # drawing shown beside the words.
@@ -102,13 +104,17 @@ class Questionnaire:
 
     def choices(self, question):
         """The choices of a question, including the implicit ones of scale5 and yesno."""
-        if question["type"] == "scale5":
-            return SCALE5_AGREE if question.get("scale") == "agree" else SCALE5
-        if question["type"] == "yesno":
-            # "您知道…吗" is answered 知道/不知道, not 是/否: `labels` rewords the two
-            # choices by their stored codes (1, 0), which stay the same.
+        if question["type"] in ("scale5", "yesno"):
+            if question["type"] == "yesno":
+                base = YESNO
+            else:
+                base = SCALE5_AGREE if question.get("scale") == "agree" else SCALE5
+            # "您知道…吗" is answered 知道/不知道, not 是/否: `labels` rewords the
+            # choices by their stored codes (1, 0; or 1-5 of a scale), which stay the same.
             labels = {str(code): words for code, words in (question.get("labels") or {}).items()}
-            return [dict(choice, **labels.get(choice["value"], {})) for choice in YESNO]
+            return [dict(choice, **labels.get(choice["value"], {})) for choice in base]
+        if question["type"] == "note":
+            return []
         return question.get("choices", [])
 
     def question_text(self, question, locale="zh", respondent_type=None):
@@ -151,24 +157,15 @@ class Questionnaire:
         pending = 0
         for question in self.questions:
             rule = question.get("show_if")
-            if rule and not self.is_visible(question, answers) and rule["question"] not in answers:
+            if rule and not self.is_visible(question, answers) \
+                    and any(ref not in answers for ref in rule_questions(rule)):
                 pending += 1
         return position, len(visible) + pending
 
     def is_visible(self, question, answers):
         """Whether a question is shown, given the answers so far (its show-if)."""
         rule = question.get("show_if")
-        if not rule:
-            return True
-        given = answers.get(rule["question"])
-        if given is None:
-            return False
-        given = given if isinstance(given, list) else [given]
-        if "equals" in rule:
-            return str(rule["equals"]) in given
-        if "includes" in rule:
-            return str(rule["includes"]) in given
-        return any(str(v) in given for v in rule["in"])
+        return not rule or rule_matches(rule, answers)
 
     def visible_questions(self, answers):
         """The questions shown for these answers, in order."""
@@ -199,14 +196,28 @@ class Questionnaire:
         if len(values) > 1:
             raise AnswerError(qid, "only one answer allowed", "too_many")
         value = values[0]
+        if qtype == "note":
+            raise AnswerError(qid, "a note takes no answer", "not_answerable")
         if qtype == "number":
-            return self._check_number(question, value)
-        if qtype == "text":
+            value = self._check_number(question, value)
+        elif qtype == "text":
             if len(value) > question.get("max_length", TEXT_MAX):
                 limit = question.get("max_length", TEXT_MAX)
                 raise AnswerError(qid, f"longer than {limit} characters", "too_long", max=limit)
-            return value
-        return self._check_choices(question, [value])[0]
+        else:
+            value = self._check_choices(question, [value])[0]
+        self._check_constraint(question, value)
+        return value
+
+    def _check_constraint(self, question, value):
+        """Refuse an answer its `constraint` rejects, with the constraint message (Chinese first)."""
+        rule = question.get("constraint")
+        if rule is None or constraint_holds(rule, value):
+            return
+        words = question.get("constraint_message") or {}
+        message = words.get("zh") or "不符合本题的要求"
+        raise AnswerError(question["id"], f"'{value}' breaks the constraint {constraint_text(rule)}: {message}",
+                          "constraint", words=words, value=value)
 
     def _check_choices(self, question, values):
         """Refuse any value that is not one of the question's choice codes."""
@@ -222,6 +233,12 @@ class Questionnaire:
             number = float(value)
         except ValueError:
             raise AnswerError(question["id"], f"'{value}' is not a number", "not_a_number") from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise AnswerError(question["id"], f"'{value}' is not a number", "not_a_number")
+        if question.get("integer"):
+            if not number.is_integer():
+                raise AnswerError(question["id"], f"'{value}' is not a whole number", "not_an_integer")
+            value = str(int(number))
         low, high = question.get("min"), question.get("max")
         if (low is not None and number < low) or (high is not None and number > high):
             raise AnswerError(question["id"], f"{value} is outside {low}..{high}", "out_of_range", low=low, high=high)
@@ -240,6 +257,8 @@ class Questionnaire:
         for question in self.questions:
             if not self.is_visible(question, clean):
                 continue
+            if question["type"] == "note" and raw_answers.get(question["id"]) in (None, "", []):
+                continue
             raw = raw_answers.get(question["id"])
             if partial and raw in (None, "", []):
                 continue
@@ -256,6 +275,150 @@ class Questionnaire:
             if key and question["id"] in answers:
                 meta[key] = answers[question["id"]]
         return meta
+
+
+def rule_questions(rule):
+    """The question ids a show-if rule reads (a leaf, or `all`/`any`/`not` of rules)."""
+    if "all" in rule or "any" in rule:
+        return [ref for part in rule.get("all", rule.get("any")) for ref in rule_questions(part)]
+    if "not" in rule:
+        return rule_questions(rule["not"])
+    return [rule["question"]]
+
+
+def _compare(given, op, expected):
+    """`given op expected`: numerically when the expected value is a number, else as text.
+
+    An answer that is not a number never satisfies a numeric comparison (XLSForm compares
+    an empty or textual value as NaN, which is false for every operator but !=).
+    """
+    if isinstance(expected, (int, float)) and not isinstance(expected, bool):
+        try:
+            number = float(given)
+        except (TypeError, ValueError):
+            return op == "!="
+        return {"=": number == expected, "!=": number != expected, ">": number > expected,
+                ">=": number >= expected, "<": number < expected, "<=": number <= expected}[op]
+    return (str(given) == str(expected)) == (op == "=")
+
+
+def rule_matches(rule, answers):
+    """Whether a show-if rule holds for these answers.
+
+    Leaves: `{question, equals}` (the answer is, or for a multiple choice includes, the
+    value; `equals: ""` holds while the question is unanswered), `{question, includes}`
+    (selected()), `{question, in: [...]}`, `{question, op, value}` (a comparison);
+    `{all: [...]}`, `{any: [...]}` and `{not: rule}` combine them. An unanswered question
+    matches no leaf but `equals: ""`, so `not(...)` of a leaf on it holds (as in XLSForm,
+    where ${q} != 'v' is true while q is empty).
+    """
+    if "all" in rule:
+        return all(rule_matches(part, answers) for part in rule["all"])
+    if "any" in rule:
+        return any(rule_matches(part, answers) for part in rule["any"])
+    if "not" in rule:
+        return not rule_matches(rule["not"], answers)
+    given = answers.get(rule["question"])
+    if given in (None, "", []):
+        return "equals" in rule and str(rule["equals"]) == ""
+    given = [str(v) for v in (given if isinstance(given, list) else [given])]
+    if "equals" in rule:
+        return str(rule["equals"]) in given
+    if "includes" in rule:
+        return str(rule["includes"]) in given
+    if "op" in rule:
+        return len(given) == 1 and _compare(given[0], rule["op"], rule["value"])
+    return any(str(v) in given for v in rule["in"])
+
+
+def constraint_holds(rule, value):
+    """Whether an answer (a code, a number as text, or a list of codes) meets a constraint.
+
+    Leaves: `{op, value}` compares the answer (`. >= 0`); `{includes}` is selected(., 'v');
+    `{all}`, `{any}`, `{not}` combine them.
+    """
+    if "all" in rule:
+        return all(constraint_holds(part, value) for part in rule["all"])
+    if "any" in rule:
+        return any(constraint_holds(part, value) for part in rule["any"])
+    if "not" in rule:
+        return not constraint_holds(rule["not"], value)
+    values = [str(v) for v in (value if isinstance(value, list) else [value])]
+    if "includes" in rule:
+        return str(rule["includes"]) in values
+    return len(values) == 1 and _compare(values[0], rule["op"], rule["value"])
+
+
+def _literal(value):
+    """A value as an XLSForm literal: numbers bare, text in single quotes."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value) if isinstance(value, float) else str(value)
+    return "'" + str(value) + "'"
+
+
+def _joined(parts, word, render, nested):
+    """Parts joined by and/or, in parentheses when inside another combination."""
+    text = f" {word} ".join(render(part, True) for part in parts)
+    return f"({text})" if nested else text
+
+
+def relevant_text(rule, nested=False):
+    """A show-if rule written as an XLSForm `relevant` expression (the inverse of the reader)."""
+    if "all" in rule:
+        return _joined(rule["all"], "and", relevant_text, nested)
+    if "any" in rule:
+        return _joined(rule["any"], "or", relevant_text, nested)
+    if "not" in rule:
+        inner = rule["not"]
+        if "equals" in inner:
+            return f"${{{inner['question']}}} != {_literal(inner['equals'])}"
+        return f"not({relevant_text(inner)})"
+    ref = f"${{{rule['question']}}}"
+    if "equals" in rule:
+        return f"{ref} = {_literal(rule['equals'])}"
+    if "includes" in rule:
+        return f"selected({ref}, {_literal(rule['includes'])})"
+    if "op" in rule:
+        return f"{ref} {rule['op']} {_literal(rule['value'])}"
+    return _joined([{"question": rule["question"], "equals": v} for v in rule["in"]], "or",
+                   relevant_text, nested)
+
+
+def constraint_text(rule, nested=False):
+    """A constraint written as an XLSForm expression on `.`."""
+    if "all" in rule:
+        return _joined(rule["all"], "and", constraint_text, nested)
+    if "any" in rule:
+        return _joined(rule["any"], "or", constraint_text, nested)
+    if "not" in rule:
+        return f"not({constraint_text(rule['not'])})"
+    if "includes" in rule:
+        return f"selected(., {_literal(rule['includes'])})"
+    return f". {rule['op']} {_literal(rule['value'])}"
+
+
+def _check_rule(rule, earlier, where, leaf_keys):
+    """Refuse a malformed show-if or constraint tree (QuestionnaireError naming the question)."""
+    if not isinstance(rule, dict) or not rule:
+        raise QuestionnaireError(f"{where}: a rule must be a mapping")
+    for key in ("all", "any"):
+        if key in rule:
+            if not isinstance(rule[key], list) or not rule[key] or len(rule) != 1:
+                raise QuestionnaireError(f"{where}: `{key}` must be the only key, with a list of rules")
+            for part in rule[key]:
+                _check_rule(part, earlier, where, leaf_keys)
+            return
+    if "not" in rule:
+        if len(rule) != 1:
+            raise QuestionnaireError(f"{where}: `not` must be the only key")
+        _check_rule(rule["not"], earlier, where, leaf_keys)
+        return
+    if earlier is not None and rule.get("question") not in earlier:
+        raise QuestionnaireError(f"{where}: show_if must refer to an earlier question")
+    if not set(rule) & leaf_keys:
+        raise QuestionnaireError(f"{where}: a rule needs one of {sorted(leaf_keys)}")
+    if "op" in rule and rule["op"] not in COMPARISONS:
+        raise QuestionnaireError(f"{where}: unknown comparison '{rule['op']}'")
 
 
 def validate_definition(definition, source="definition"):
@@ -282,16 +445,27 @@ def validate_definition(definition, source="definition"):
             raise QuestionnaireError(f"{where}: missing Chinese text")
         if question["type"] in ("single", "multi") and not question.get("choices"):
             raise QuestionnaireError(f"{where}: a choice question needs choices")
+        for choice in question.get("choices") or []:
+            # `{en: A, for B}` in YAML makes "for B" a key of its own and cuts the label.
+            stray = set(choice) - {"value", "zh", "en", "exclusive"}
+            if stray or choice.get("value") is None or not choice.get("zh"):
+                raise QuestionnaireError(f"{where}: choice {choice.get('value')!r} needs a value and Chinese "
+                                         f"words and no other keys (found {sorted(stray)}; quote a label "
+                                         "with a comma)")
         for kind, words in (question.get("wording") or {}).items():
             if kind not in RESPONDENT_TYPES or not (words or {}).get("zh"):
                 raise QuestionnaireError(f"{where}: wording must be {sorted(RESPONDENT_TYPES)}"
                                          f" with Chinese text, not '{kind}'")
-        if question.get("labels") and (question["type"] != "yesno"
-                                       or {str(code) for code in question["labels"]} - {"1", "0"}):
-            raise QuestionnaireError(f"{where}: labels (codes 1 and 0) only apply to a yesno question")
-        rule = question.get("show_if")
-        if rule and rule.get("question") not in seen:
-            raise QuestionnaireError(f"{where}: show_if must refer to an earlier question")
+        codes = {"yesno": {"1", "0"}, "scale5": {"1", "2", "3", "4", "5"}}.get(question["type"])
+        if question.get("labels") and (codes is None or {str(code) for code in question["labels"]} - codes):
+            raise QuestionnaireError(f"{where}: labels (codes 1 and 0, or 1-5) only apply to a yesno "
+                                     "or scale5 question")
+        if question["type"] == "note" and question.get("required"):
+            raise QuestionnaireError(f"{where}: a note cannot be required")
+        if question.get("show_if"):
+            _check_rule(question["show_if"], seen, where, {"equals", "includes", "in", "op"})
+        if question.get("constraint"):
+            _check_rule(question["constraint"], None, where, {"op", "includes"})
         seen.add(question["id"])
     return definition
 
