@@ -488,9 +488,29 @@ def load_all(db, directory):
     return results
 
 
-def store_definition(db, definition):
-    """Store one definition version; return (id, version, 'loaded'|'unchanged')."""
-    text = json.dumps(definition, ensure_ascii=False, sort_keys=True)
+class VersionChanged(QuestionnaireError):
+    """A definition differs from the stored one of the same version (answers refer to that one)."""
+
+
+def definition_sha256(definition):
+    """The sha256 of a definition's canonical JSON: equal content, equal digest."""
+    return hashlib.sha256(_canonical(definition).encode()).hexdigest()
+
+
+def _canonical(definition):
+    """The canonical JSON text a definition is stored and compared as."""
+    return json.dumps(definition, ensure_ascii=False, sort_keys=True)
+
+
+def store_definition(db, definition, status="published"):
+    """Store one definition version; return (id, version, 'loaded'|'unchanged').
+
+    The same content again is a no-op ('unchanged'); other content under a stored version
+    number raises VersionChanged. With status "draft" (an uploaded workbook before
+    publish()) the version is kept but respondents go on seeing the current published one;
+    a questionnaire stored for the first time as a draft is answered nowhere until published.
+    """
+    text = _canonical(definition)
     digest = hashlib.sha256(text.encode()).hexdigest()
     qid, version = definition["id"], definition["version"]
     existing = db.execute(
@@ -500,25 +520,91 @@ def store_definition(db, definition):
     if existing and existing[0] == digest:
         return qid, version, "unchanged"
     if existing:
-        raise QuestionnaireError(
+        raise VersionChanged(
             f"{qid}: version {version} was edited after it was loaded (answers refer to it); "
-            f"give the file a new version number ({version + 1}) and run init-db again")
+            f"changed: give it a new version number ({version + 1}) and load it again")
+    if status not in ("draft", "published"):
+        raise ValueError(f"status must be draft or published, not {status!r}")
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     title = definition["title"]
     with transaction(db):
+        known = db.execute("select status from questionnaires where id = ?", [qid]).fetchone()
+        if known is None:
+            db.execute(
+                "insert into questionnaires (id, title_zh, title_en, current_version, audience, status)"
+                " values (?, ?, ?, ?, ?, ?)",
+                [qid, title["zh"], title.get("en", ""), version, definition.get("audience", ""), status])
+        elif status == "published":
+            db.execute(
+                "update questionnaires set title_zh = ?, title_en = ?, audience = ?,"
+                " current_version = max(current_version, ?),"
+                " status = case status when 'draft' then 'published' else status end where id = ?",
+                [title["zh"], title.get("en", ""), definition.get("audience", ""), version, qid])
         db.execute(
-            "insert into questionnaires (id, title_zh, title_en, current_version, audience)"
-            " values (?, ?, ?, ?, ?) on conflict(id) do update set title_zh = excluded.title_zh,"
-            " title_en = excluded.title_en, audience = excluded.audience,"
-            " current_version = max(current_version, excluded.current_version)",
-            [qid, title["zh"], title.get("en", ""), version, definition.get("audience", "")],
-        )
-        db.execute(
-            "insert into questionnaire_versions (questionnaire_id, version, definition, sha256, loaded_at)"
-            " values (?, ?, ?, ?, ?)",
-            [qid, version, text, digest, now],
+            "insert into questionnaire_versions (questionnaire_id, version, definition, sha256, loaded_at, status)"
+            " values (?, ?, ?, ?, ?, ?)",
+            [qid, version, text, digest, now, status],
         )
     return qid, version, "loaded"
+
+
+def status(db, questionnaire_id):
+    """'draft' (never published), 'published' or 'closed'; UnknownQuestionnaire if none."""
+    row = db.execute("select status from questionnaires where id = ?", [questionnaire_id]).fetchone()
+    if row is None:
+        raise UnknownQuestionnaire(questionnaire_id)
+    return row[0]
+
+
+def versions(db, questionnaire_id):
+    """[(version, status, sha256, loaded_at)] of a questionnaire, oldest first."""
+    return [tuple(row) for row in db.execute(
+        "select version, status, sha256, loaded_at from questionnaire_versions where questionnaire_id = ?"
+        " order by version", [questionnaire_id]).fetchall()]
+
+
+def publish(db, questionnaire_id, version):
+    """Make a stored version the one respondents answer, and (re)open the questionnaire.
+
+    A questionnaire published for the first time joins every evaluation still preparing
+    or collecting, as a loaded YAML file does. Publishing a version older than the current
+    published one is refused: answers already given under the newer one would go back.
+    """
+    state = status(db, questionnaire_id)
+    row = db.execute("select status, definition from questionnaire_versions where questionnaire_id = ?"
+                     " and version = ?", [questionnaire_id, version]).fetchone()
+    if row is None:
+        raise UnknownQuestionnaire(f"{questionnaire_id} v{version}")
+    current = db.execute("select current_version from questionnaires where id = ?", [questionnaire_id]).fetchone()[0]
+    if state != "draft" and version < current:
+        raise QuestionnaireError(f"{questionnaire_id}: version {version} is older than the published "
+                                 f"version {current}")
+    title = json.loads(row[1])["title"]
+    with transaction(db):
+        db.execute("update questionnaire_versions set status = 'published' where questionnaire_id = ? and version = ?",
+                   [questionnaire_id, version])
+        db.execute("update questionnaires set current_version = ?, status = 'published', title_zh = ?,"
+                   " title_en = ? where id = ?", [version, title["zh"], title.get("en", ""), questionnaire_id])
+    if state == "draft":
+        evaluations.adopt_new_questionnaires(db, [questionnaire_id])
+
+
+def close(db, questionnaire_id):
+    """Stop a questionnaire taking answers on the respondents' pages (publish() reopens it).
+
+    Field staff's queued answers and paper imports are still taken: an interview already
+    done is never lost (an evaluation's own closing stops those).
+    """
+    if status(db, questionnaire_id) == "draft":
+        raise QuestionnaireError(f"{questionnaire_id}: a draft that was never published cannot be closed")
+    with transaction(db):
+        db.execute("update questionnaires set status = 'closed' where id = ?", [questionnaire_id])
+
+
+def is_closed(db, questionnaire_id):
+    """Whether a questionnaire was closed (respondent pages show 本次调查已结束)."""
+    row = db.execute("select status from questionnaires where id = ?", [questionnaire_id]).fetchone()
+    return row is not None and row[0] == "closed"
 
 
 def get(db, questionnaire_id, version=None):
@@ -540,5 +626,15 @@ def get(db, questionnaire_id, version=None):
 
 
 def list_current(db):
-    """All loaded questionnaires (id, titles, current version)."""
-    return list(db.query("select * from questionnaires order by id"))
+    """All published questionnaires (id, titles, current version, status), closed ones included."""
+    return list(db.query("select * from questionnaires where status != 'draft' order by id"))
+
+
+def list_all(db):
+    """Every questionnaire with its current version, status, latest stored version and its
+    number of stored responses (all versions, all evaluations)."""
+    return list(db.query(
+        "select q.id, q.title_zh, q.title_en, q.current_version, q.status,"
+        " (select max(version) from questionnaire_versions v where v.questionnaire_id = q.id) as latest_version,"
+        " (select count(*) from responses r where r.questionnaire_id = q.id) as responses"
+        " from questionnaires q order by q.id"))

@@ -234,3 +234,17 @@ def test_migration_11_indexes_the_fine_tallies_by_site(release_1_db):
         " and r.submitted_at >= '2024-03'").fetchall())
     assert "tallies_answer_site" in plan
     db.conn.close()
+
+
+def test_migration_12_marks_every_stored_questionnaire_published(release_1_db):
+    """Questionnaires and versions stored before publishing states existed were live: published."""
+    conn = sqlite3.connect(release_1_db)
+    before = conn.execute("select id, current_version from questionnaires order by id").fetchall()
+    conn.close()
+    db = connect(release_1_db)
+    migrations.upgrade(db)
+    assert db.execute("select id, current_version from questionnaires order by id").fetchall() == before
+    assert {row[0] for row in db.execute("select status from questionnaires").fetchall()} == {"published"}
+    assert {row[0] for row in db.execute("select status from questionnaire_versions").fetchall()} == {"published"}
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("update questionnaires set status = 'open'")

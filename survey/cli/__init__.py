@@ -39,6 +39,7 @@ def init_app(app):
         demo_commands,
         evaluations_commands,
         links_commands,
+        questionnaire_commands,
         report_commands,
         results_commands,
     )
@@ -50,3 +51,4 @@ def init_app(app):
     results_commands.init_app(app)
     collection_commands.init_app(app)
     report_commands.init_app(app)
+    questionnaire_commands.init_app(app)

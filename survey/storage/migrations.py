@@ -290,3 +290,14 @@ def _fine_tallies_by_site(db):
     """An index on the fine tallies by site and month (survey.storage.tallies.create_schema
     makes it on a new database): a site-filtered dashboard stops reading every fine row."""
     tallies.create_schema(db)
+
+
+@migration(12, "questionnaire publishing states")
+def _questionnaire_states(db):
+    """Questionnaires read from workbooks are stored as drafts, previewed, then published or
+    closed: `questionnaires.status` (draft / published / closed) and `questionnaire_versions.status`
+    (draft / published). Every questionnaire and version stored so far was live: published."""
+    db.execute("alter table questionnaires add column status text not null default 'published'"
+               " check (status in ('draft', 'published', 'closed'))")
+    db.execute("alter table questionnaire_versions add column status text not null default 'published'"
+               " check (status in ('draft', 'published'))")

@@ -41,7 +41,7 @@ def index():
     open_now = []
     for item in questionnaires.list_current(db):
         evaluation = evaluations.for_legacy_link(db, item["id"])
-        if evaluation is not None and evaluation.collecting:
+        if evaluation is not None and evaluation.collecting and item["status"] == "published":
             open_now.append(item)
     return render_template("respond/index.html", questionnaires=open_now)
 
@@ -54,7 +54,7 @@ def start_generic(questionnaire_id, evaluation):
     """The public generic link of a questionnaire in an evaluation: its start page."""
     found = links.generic_evaluation_or_404(evaluation, questionnaire_id)
     questionnaire = _questionnaire_or_404(questionnaire_id)
-    if not found.collecting:
+    if not found.collecting or questionnaires.is_closed(get_db(), questionnaire.id):
         return _ended(questionnaire)
     return render_template("respond/start.html", q=questionnaire, link=None, evaluation=found)
 
@@ -68,7 +68,7 @@ def start_tracked(code):
         abort(404)
     questionnaire = _questionnaire_or_404(link["questionnaire_id"])
     evaluation = evaluations.by_id(db, link["evaluation_id"])
-    if not evaluation.collecting:
+    if not evaluation.collecting or questionnaires.is_closed(db, questionnaire.id):
         return _ended(questionnaire)
     if link["single_use"] and links.link_used(db, code):
         return render_template("respond/already.html", q=questionnaire), 200
@@ -98,7 +98,7 @@ def start(questionnaire_id, evaluation):
         meta.pop("evaluation_id")  # a column of the draft, not part of its meta
     else:
         found = links.generic_evaluation_or_404(evaluation, questionnaire.id)
-    if not found.collecting:
+    if not found.collecting or questionnaires.is_closed(db, questionnaire.id):
         return _ended(questionnaire)
     submission_id = responses.new_submission_id()
     meta["started_at"] = responses.now_iso()
@@ -129,7 +129,7 @@ def _load_draft(submission_id):
             abort(redirect(url_for("respond.done", submission_id=submission_id)))
         abort(404)
     questionnaire = _questionnaire_or_404(draft.questionnaire_id, draft.questionnaire_version)
-    if not evaluations.by_id(db, draft.evaluation_id).collecting:
+    if not evaluations.by_id(db, draft.evaluation_id).collecting or questionnaires.is_closed(db, questionnaire.id):
         abort(_ended(questionnaire))
     return questionnaire, dict(draft.answers), {**draft.meta, "evaluation_id": draft.evaluation_id}
 
