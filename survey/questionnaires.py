@@ -151,16 +151,29 @@ class Questionnaire:
         Total counts the visible questions plus those that an unanswered earlier
         question may still reveal: an elder told 共 13 题 may then see 共 9 题, never
         共 9 题 turning into 共 13 题 half way.
+        A note (no answer) is not counted: its position is None.
         """
-        visible = self.visible_questions(answers)
-        position = [q["id"] for q in visible].index(question_id) + 1
+        visible = [q for q in self.visible_questions(answers) if q["type"] != "note"]
+        ids = [q["id"] for q in visible]
+        position = ids.index(question_id) + 1 if question_id in ids else None
         pending = 0
         for question in self.questions:
             rule = question.get("show_if")
-            if rule and not self.is_visible(question, answers) \
+            if rule and question["type"] != "note" and not self.is_visible(question, answers) \
                     and any(ref not in answers for ref in rule_questions(rule)):
                 pending += 1
         return position, len(visible) + pending
+
+    def may_follow(self, answers, question_id):
+        """Whether a question after `question_id`, hidden now, may still be shown: its show-if
+        reads a question not answered yet, or this one (whose answer is about to change)."""
+        ids = [q["id"] for q in self.questions]
+        for question in self.questions[ids.index(question_id) + 1:]:
+            rule = question.get("show_if")
+            if rule and not self.is_visible(question, answers) and any(
+                    ref not in answers or ref == question_id for ref in rule_questions(rule)):
+                return True
+        return False
 
     def is_visible(self, question, answers):
         """Whether a question is shown, given the answers so far (its show-if)."""

@@ -386,3 +386,14 @@ def test_writer_keeps_a_formula_looking_label_as_text():
     definition["questions"][1]["text"]["zh"] = "=HYPERLINK(\"http://x\")"
     data = xlsform.write_workbook(definition)
     assert xlsform.read_workbook(data)["questions"][1]["text"]["zh"] == "=HYPERLINK(\"http://x\")"
+
+
+def test_progress_does_not_count_notes_and_may_follow_sees_comparisons():
+    """A note has no number and is not counted; a question a later comparison reads may reveal it."""
+    q = Questionnaire(read())
+    assert q.progress({}, "welcome")[0] is None
+    position, total = q.progress({}, "respondent")
+    assert position == 1 and total == 7  # 5 shown + spend and suggestion that may still appear
+    answers = {"respondent": "self", "services": ["cleaning"], "overall": "5", "knows": "0"}
+    assert q.may_follow(answers, "age")  # ${age} >= 80 may reveal the suggestion
+    assert not q.may_follow(dict(answers, age="70"), "suggestion")

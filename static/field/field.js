@@ -328,17 +328,45 @@
     return answers;
   }
 
+  // The same rules as Questionnaire.is_visible / constraint_holds (survey/questionnaires.py):
+  // a leaf {question, equals|includes|in|op}, or {all}, {any}, {not} of rules.
+  function compare(given, op, expected) {
+    if (typeof expected === 'number') {
+      const number = given === '' ? NaN : Number(given);
+      if (Number.isNaN(number)) return op === '!=';
+      return { '=': number === expected, '!=': number !== expected, '>': number > expected,
+        '>=': number >= expected, '<': number < expected, '<=': number <= expected }[op];
+    }
+    return (String(given) === String(expected)) === (op === '=');
+  }
+
+  function ruleMatches(rule, answers) {
+    if (rule.all) return rule.all.every((part) => ruleMatches(part, answers));
+    if (rule.any) return rule.any.some((part) => ruleMatches(part, answers));
+    if (rule.not) return !ruleMatches(rule.not, answers);
+    const given = [].concat(answers[rule.question] === undefined ? [] : answers[rule.question]).map(String);
+    if (!given.length) return 'equals' in rule && String(rule.equals) === '';
+    if ('equals' in rule) return given.includes(String(rule.equals));
+    if ('includes' in rule) return given.includes(String(rule.includes));
+    if ('op' in rule) return given.length === 1 && compare(given[0], rule.op, rule.value);
+    return (rule.in || []).some((value) => given.includes(String(value)));
+  }
+
+  function constraintHolds(rule, value) {
+    if (rule.all) return rule.all.every((part) => constraintHolds(part, value));
+    if (rule.any) return rule.any.some((part) => constraintHolds(part, value));
+    if (rule.not) return !constraintHolds(rule.not, value);
+    const values = [].concat(value).map(String);
+    if ('includes' in rule) return values.includes(String(rule.includes));
+    return values.length === 1 && compare(values[0], rule.op, rule.value);
+  }
+
   function applyShowIf(form, respondentQuestion) {
     const answers = answersOf(form, respondentQuestion);
-    form.querySelectorAll('fieldset.question').forEach((fieldset) => {
+    form.querySelectorAll('.question[data-question]').forEach((fieldset) => {
       const rule = fieldset.dataset.showIf ? JSON.parse(fieldset.dataset.showIf) : null;
       if (!rule) return;
-      const given = [].concat(answers[rule.question] || []).map(String);
-      let visible = false;
-      if ('equals' in rule) visible = given.includes(String(rule.equals));
-      else if ('includes' in rule) visible = given.includes(String(rule.includes));
-      else if (rule.in) visible = rule.in.some((value) => given.includes(String(value)));
-      fieldset.hidden = !visible;
+      fieldset.hidden = !ruleMatches(rule, answers);
     });
     // The questions' words follow who answers: a relative (代答) is asked about the elder.
     const respondent = valuesOf(form, 'respondent_type')[0] || 'self';
@@ -360,6 +388,12 @@
     for (const fieldset of form.querySelectorAll('fieldset.question[data-required]')) {
       if (!fieldset.hidden && !(fieldset.dataset.question in answers)) {
         return `第“${fieldset.querySelector('legend').textContent.trim()}”题必须回答。`;
+      }
+    }
+    for (const fieldset of form.querySelectorAll('fieldset.question[data-constraint]')) {
+      const id = fieldset.dataset.question;
+      if (!fieldset.hidden && id in answers && !constraintHolds(JSON.parse(fieldset.dataset.constraint), answers[id])) {
+        return `第“${fieldset.querySelector('legend').textContent.trim()}”题：${fieldset.dataset.constraintMessage}`;
       }
     }
     return null;

@@ -191,10 +191,16 @@ def question(submission_id, question_id):
         "respond/question.html", q=questionnaire, question=current, sid=submission_id,
         position=position, count=count, previous=previous, error=error, error_text=error_text,
         value=answers.get(current["id"]), choices=questionnaire.choices(current),
-        last=following is None,
+        last=following is None and not questionnaire.may_follow(answers, current["id"]),
         qtext=questionnaire.question_text(current, short_locale(), questionnaire.respondent_type(answers, _meta)),
+        hint=_localised(current.get("hint"), short_locale()),
         from_summary="summary" in (request.args.get("return"), request.form.get("return")),
     ), (400 if error else 200)
+
+
+def _localised(words, lang):
+    """The words of a {zh, en} mapping in `lang` (Chinese when missing), or None."""
+    return (words.get(lang) or words.get("zh")) if words else None
 
 
 def _error_text(exc):
@@ -208,6 +214,10 @@ def _error_text(exc):
         "not_a_number": lambda: gettext("请填一个数字，比如 3。"),
         "out_of_range": lambda: gettext("请填 %(low)s 到 %(high)s 之间的数字。",
                                         low=exc.params.get("low"), high=exc.params.get("high")),
+        "not_an_integer": lambda: gettext("请填一个整数，比如 3。"),
+        # The questionnaire's own words (constraint_message), else a plain sentence.
+        "constraint": lambda: (_localised(exc.params.get("words"), short_locale())
+                               or gettext("这个回答不符合本题的要求，请再看看。")),
     }
     return messages.get(exc.code, lambda: gettext("请从下面的选项中选择。"))()
 
@@ -220,7 +230,7 @@ def summary(submission_id):
     missing = [q for q in visible if q.get("required") and q["id"] not in answers]
     who = questionnaire.respondent_type(answers, meta)
     rows = [(q, questionnaire.question_text(q, short_locale(), who), _label(questionnaire, q, answers.get(q["id"])))
-            for q in visible]
+            for q in visible if q["type"] != "note"]
     return render_template("respond/summary.html", q=questionnaire, sid=submission_id,
                            rows=rows, missing=missing)
 
