@@ -43,8 +43,12 @@ SURVEY_COLUMNS = ("type", "name", "label::zh", "label::en", "hint::zh", "hint::e
                   "meta", "item", "max_length", "wording_proxy::zh", "wording_proxy::en",
                   "wording_assisted::zh", "wording_assisted::en")
 CHOICES_COLUMNS = ("list_name", "name", "label::zh", "label::en", "exclusive")
-SETTINGS_COLUMNS = ("form_id", "version", "form_title::zh", "form_title::en", "intro::zh", "intro::en",
+# XLSForm's form_title is one text (pyxform fails on a translated `form_title::en`), so the
+# writer puts the Chinese title in `form_title` and the English one beside it in
+# `form_title_en`; the reader also takes `form_title::zh` and `form_title::en`.
+SETTINGS_COLUMNS = ("form_id", "version", "form_title", "form_title_en", "intro::zh", "intro::en",
                     "thanks::zh", "thanks::en", "minutes", "audience")
+HEADER_ALIASES = {"form_title_en": "form_title::en"}
 MEASURES_COLUMNS = ("name", "kind", "question", "satisfied")
 REQUIRED_COLUMNS = {"survey": ("type", "name", "label::zh"), "choices": ("list_name", "name", "label::zh"),
                     "settings": ("form_id", "version", "form_title::zh"),
@@ -283,7 +287,7 @@ def _header_key(text):
         key = f"{found.group(1)}::{found.group(2)}"
     if key in ("label", "hint", "constraint_message", "form_title", "intro", "thanks"):
         key += "::zh"
-    return key
+    return HEADER_ALIASES.get(key, key)
 
 
 def _cell(value):
@@ -811,6 +815,9 @@ def write_workbook(definition):
     for key, column in (("title", "form_title"), ("intro", "intro"), ("thanks", "thanks")):
         for lang, words in (definition.get(key) or {}).items():
             settings[f"{column}::{lang}"] = words
+    settings["form_title"] = settings.pop("form_title::zh")
+    if "form_title::en" in settings:
+        settings["form_title_en"] = settings.pop("form_title::en")
     for key in ("minutes", "audience"):
         if definition.get(key) is not None:
             settings[key] = definition[key]

@@ -397,3 +397,23 @@ def test_progress_does_not_count_notes_and_may_follow_sees_comparisons():
     answers = {"respondent": "self", "services": ["cleaning"], "overall": "5", "knows": "0"}
     assert q.may_follow(answers, "age")  # ${age} >= 80 may reveal the suggestion
     assert not q.may_follow(dict(answers, age="70"), "suggestion")
+
+
+@pytest.mark.parametrize("name", [p.stem for p in STANDARD] + ["every-type"])
+def test_written_workbooks_are_valid_xlsform(tmp_path, name):
+    """pyxform (ODK's XLSForm converter) turns what the writer makes into an XForm: the subset
+    overlaps XLSForm as XLSForm means it (extra columns and the measures sheet are ignored)."""
+    from pyxform.xls2xform import convert
+
+    if name == "every-type":
+        data = xlsform.write_workbook(read())
+    else:
+        data = (ROOT / "examples" / "questionnaires" / f"{name}.xlsx").read_bytes()
+    path = tmp_path / f"{name.replace('-', '_')}.xlsx"
+    path.write_bytes(data)
+    xform = convert(xlsform=str(path), warnings=[]).xform
+    assert "<h:title>" in xform
+    if name != "security-feeling":  # the only one without a relevant
+        assert 'relevant="' in xform
+    if name == "every-type":
+        assert 'constraint=". &gt;= 60 and . &lt;= 120"' in xform
