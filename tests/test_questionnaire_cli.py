@@ -314,3 +314,17 @@ def test_workbook_bytes_are_read_through_the_size_guard(runner, tmp_path):
     result = runner.invoke(args=["questionnaires", "import", str(path)])
     assert result.exit_code != 0 and "nothing was stored" in result.output
 
+
+
+def test_publish_and_close_commands(runner, client, db, tmp_path):
+    """`questionnaires publish ID V` opens a draft; `close ID` ends its pages; errors exit != 0."""
+    runner.invoke(args=["questionnaires", "import", "--draft", write(tmp_path)])
+    result = runner.invoke(args=["questionnaires", "close", "xl-test"])
+    assert result.exit_code != 0 and "never published" in result.output
+    result = runner.invoke(args=["questionnaires", "publish", "xl-test", "3"])
+    assert result.exit_code != 0 and "xl-test v3" in result.output
+    result = runner.invoke(args=["questionnaires", "publish", "xl-test", "1"])
+    assert result.exit_code == 0 and listed(runner)["xl-test"]["status"] == "published"
+    assert runner.invoke(args=["questionnaires", "close", "xl-test"]).exit_code == 0
+    assert listed(runner)["xl-test"]["status"] == "closed"
+    assert "本次调查已结束" in client.get("/q/xl-test").text

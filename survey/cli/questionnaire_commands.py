@@ -93,6 +93,33 @@ def template_command(questionnaire_id, fmt, version, output):
     click.echo(f"Wrote {output}.")
 
 
+@questionnaires_cli.command("publish")
+@click.argument("questionnaire_id")
+@click.argument("version", type=int)
+def publish_command(questionnaire_id, version):
+    """Make a stored version (e.g. a draft) the one respondents answer; reopens a closed one."""
+    db = get_db()
+    try:
+        questionnaires.publish(db, questionnaire_id, version)
+    except (questionnaires.UnknownQuestionnaire, questionnaires.QuestionnaireError) as exc:
+        raise click.ClickException(f"not published: {exc}") from None
+    audit.log(db, "questionnaire_published", f"{questionnaire_id} v{version}", user="cli")
+    click.echo(f"{questionnaire_id} v{version}: published")
+
+
+@questionnaires_cli.command("close")
+@click.argument("questionnaire_id")
+def close_command(questionnaire_id):
+    """Close a questionnaire: its respondent pages say the survey has ended (publish reopens it)."""
+    db = get_db()
+    try:
+        questionnaires.close(db, questionnaire_id)
+    except (questionnaires.UnknownQuestionnaire, questionnaires.QuestionnaireError) as exc:
+        raise click.ClickException(f"not closed: {exc}") from None
+    audit.log(db, "questionnaire_closed", questionnaire_id, user="cli")
+    click.echo(f"{questionnaire_id}: closed")
+
+
 def init_app(app):
     """Register the `questionnaires` command group."""
     app.cli.add_command(questionnaires_cli)
