@@ -36,6 +36,7 @@ def create_app(test_config=None):
     else:
         app.config.from_mapping(test_config)
     os.makedirs(app.instance_path, exist_ok=True)
+    i18n.init_timezone(app)  # first: an unknown FLASK_TIMEZONE stops the start, naming the value
 
     i18n.compile_catalogs(app.config["BABEL_TRANSLATION_DIRECTORIES"])
     babel.init_app(app, locale_selector=i18n.select_locale)

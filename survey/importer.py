@@ -24,6 +24,7 @@ META_COLUMNS = ("submission_id", "site", "channel", "respondent_type", "submitte
 # Columns `responses export` writes that an import reads past (with each question's
 # `<id>_label`), so an export re-imports: e.g. the responses a restore recovered.
 EXPORT_ONLY_COLUMNS = ("source", "questionnaire_version", "duration_s", "excluded")
+LOCAL_TIME_PREFIX = "提交时间（"  # exports.local_time_header: shown to people, ignored on import
 # Not 、: Chinese choice labels contain it (e.g. 海报、宣传单).
 MULTI_SEPARATORS = (";", "；", "|")
 IGNORED_SHOWN = 50  # hidden-question cells listed one by one after an import; the rest counted
@@ -110,8 +111,9 @@ def parse_rows(db, questionnaire, text, source_name="file", ignored=None, max_ro
     header = [h.strip() for h in header]
     question_ids = {q["id"] for q in questionnaire.questions}
     label_columns = {f"{q}_label" for q in question_ids}
+    # 提交时间（北京时间）: the export's local copy of submitted_at, read from submitted_at.
     unknown = [h for h in header if h not in question_ids and h not in META_COLUMNS
-               and h not in EXPORT_ONLY_COLUMNS and h not in label_columns]
+               and h not in EXPORT_ONLY_COLUMNS and h not in label_columns and not h.startswith(LOCAL_TIME_PREFIX)]
     if unknown:
         raise FileImportError(f"{source_name}: line 1, column '{unknown[0]}': not a question id of "
                            f"{questionnaire.id} nor one of {', '.join(META_COLUMNS)}")

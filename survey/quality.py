@@ -434,12 +434,14 @@ def flagged_responses(db, evaluation_id, questionnaire_id, rule=None, status=Non
     rows = db.execute(
         "select r.id, r.submitted_at, r.duration_s, r.channel, r.respondent_type, r.device_hash,"
         " r.household_id, r.flags, r.excluded, s.name,"
-        " (select q.action || '：' || q.reason || '（' || coalesce(q.user, '') || '，' || q.at || '）'"
-        "  from quality_reviews q where q.response_id = r.id order by q.id desc limit 1)"
+        " (select q.action || '：' || q.reason || '（' || coalesce(q.user, '')"
+        "  from quality_reviews q where q.response_id = r.id order by q.id desc limit 1),"
+        # The review's time apart (stored UTC): pages show it in local time.
+        " (select q.at from quality_reviews q where q.response_id = r.id order by q.id desc limit 1)"
         f" from responses r left join sites s on s.id = r.site_id where {where}"
         " order by r.id desc limit ? offset ?", [*params, limit, offset]).fetchall()
     keys = ("id", "submitted_at", "duration_s", "channel", "respondent_type", "device_hash",
-            "household_id", "flags", "excluded", "site", "last_review")
+            "household_id", "flags", "excluded", "site", "last_review", "last_review_at")
     result = []
     for row in rows:
         item = dict(zip(keys, row, strict=True))

@@ -10,7 +10,7 @@ from field_helpers import elder_payload, make_roster
 from survey import roster
 from survey.web import api_submissions, links
 from survey.web.auth import create_user
-from survey.web.fieldwork import local_time
+from survey.web.i18n import local_time
 
 
 @pytest.fixture

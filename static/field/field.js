@@ -47,10 +47,22 @@
     return field ? `“${field}”不符合要求（服务器代码 ${status}）。` : `服务器拒收（代码 ${status}）。`;
   }
 
+  // Saved times are shown in the server's zone (data-tz, FLASK_TIMEZONE), not the phone's:
+  // a phone left on UTC or on a traveller's zone must still say 18:10 for 18:10 in Beijing.
   function localTime(iso) {
     const date = new Date(iso);
-    const pad = (n) => String(n).padStart(2, '0');
-    return `${date.getMonth() + 1}月${date.getDate()}日 ${pad(date.getHours())}:${pad(date.getMinutes())}`;
+    const app = document.getElementById('field-app');
+    const zone = (app && app.dataset.tz) || undefined;
+    let parts;
+    try {
+      parts = new Intl.DateTimeFormat('en-US', {timeZone: zone, month: 'numeric', day: 'numeric',
+        hour: '2-digit', minute: '2-digit', hourCycle: 'h23'}).formatToParts(date);
+    } catch (error) {  // an unknown zone in an old browser: the phone's own clock
+      parts = new Intl.DateTimeFormat('en-US', {month: 'numeric', day: 'numeric', hour: '2-digit',
+        minute: '2-digit', hourCycle: 'h23'}).formatToParts(date);
+    }
+    const part = (type) => (parts.find((p) => p.type === type) || {}).value || '';
+    return `${part('month')}月${part('day')}日 ${part('hour')}:${part('minute')}`;
   }
 
   function openDb() {

@@ -52,9 +52,12 @@ def import_command(questionnaire_id, file, evaluation):
 @click.argument("questionnaire_id")
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option("--titles", type=click.Choice(exports.TITLE_CHOICES), default=None,
+              help="zh: head the columns with the questions' Chinese titles (for people; not re-importable)")
 @evaluation_option
-def export_command(questionnaire_id, fmt, output, evaluation):
-    """Export every response of a questionnaire in one evaluation, with code and label columns."""
+def export_command(questionnaire_id, fmt, output, evaluation, titles):
+    """Export every response of a questionnaire in one evaluation, with code and label columns,
+    and the submission time in the configured zone (TIMEZONE) beside the stored UTC one."""
     db = get_db()
     try:
         questionnaires.get(db, questionnaire_id)
@@ -63,7 +66,8 @@ def export_command(questionnaire_id, fmt, output, evaluation):
     if not evaluations.uses(db, evaluation.id, questionnaire_id):
         raise click.ClickException(f"the evaluation '{evaluation.slug}' does not use the questionnaire"
                                    f" '{questionnaire_id}'")
-    rows = exports.response_rows(db, evaluation.id, questionnaire_id)
+    rows = exports.response_rows(db, evaluation.id, questionnaire_id, zone=current_app.config["TIMEZONE"],
+                                 titles=titles)
     header = next(rows)
     rows_with_header = _prepend(header, rows)
     if fmt == "csv":

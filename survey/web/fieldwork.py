@@ -16,9 +16,7 @@ and keeps running the installed worker, so the app keeps working offline.
 
 import json
 import re
-from datetime import datetime, timezone
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -346,20 +344,6 @@ def service_worker():
     return response
 
 
-def local_time(value):
-    """A stored UTC time as the local wall-clock time staff know (TIMEZONE, Asia/Shanghai)."""
-    if not value:
-        return ""
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    zone = ZoneInfo(current_app.config.get("TIMEZONE", "Asia/Shanghai"))
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-
-
 @legacy.get("/field/")
 def legacy_index():
     """The staff app's address before evaluations: the user's evaluation with field work,
@@ -376,7 +360,6 @@ def init_app(app):
     """Register the staff blueprint and its menu entries."""
     app.register_blueprint(bp)
     app.register_blueprint(legacy)
-    app.add_template_filter(local_time)
     auth.add_nav("fieldwork.index", "入户/电话调查", ["field"])
     auth.add_nav("fieldwork.mine", "我的走访记录", ["field"])
     auth.add_nav("fieldwork.roster_view", "名册与覆盖", ["field", "results"])

@@ -6,6 +6,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import request
 
+from survey import localtime
+
 LOCALES = {"zh": "zh_Hans_CN", "en": "en"}
 
 
@@ -49,3 +51,34 @@ def compile_catalogs(directory):
             catalog = read_po(po_file)
         with mo_path.open("wb") as mo_file:
             write_mo(mo_file, catalog)
+
+
+# ---------------------------------------------------------------- local time
+
+def timezone_name():
+    """The zone times are shown in: TIMEZONE (FLASK_TIMEZONE), Asia/Shanghai by default."""
+    from flask import current_app
+
+    return current_app.config.get("TIMEZONE") or localtime.DEFAULT_ZONE
+
+
+def local_time(value, fmt=localtime.DEFAULT_FORMAT):
+    """Template filter: a stored UTC time as the configured zone's wall-clock time ('' for none)."""
+    return localtime.format_local(value, timezone_name(), fmt)
+
+
+def local_date(value):
+    """Template filter: the local date of a stored UTC time (a time at 20:00Z is the next day in Beijing)."""
+    return localtime.format_local(value, timezone_name(), "%Y-%m-%d")
+
+
+def init_timezone(app):
+    """Check the configured zone at startup (refused with its name if unknown) and register
+    the time filters for every template."""
+    app.config.setdefault("TIMEZONE", localtime.DEFAULT_ZONE)
+    localtime.zone(app.config["TIMEZONE"])  # raises UnknownTimeZone naming FLASK_TIMEZONE
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", app.config["TIMEZONE"])
+    app.add_template_filter(local_time)
+    app.add_template_filter(local_date)
+    app.add_template_global(localtime.zone_label, "zone_label")
+    app.add_template_global(timezone_name, "timezone_name")
