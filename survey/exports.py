@@ -33,34 +33,57 @@ from openpyxl.utils import get_column_letter
 
 from scoring.appendix import LEVELS, appendix_rows, neutralise, safe_row, title
 from scoring.files import column_letter
-from survey import questionnaires
+from survey import localtime, questionnaires
 
 CSV_CHUNK_ROWS = 500
 FILE_CHUNK = 64 * 1024
 META_COLUMNS = ("submission_id", "submitted_at", "site", "channel", "respondent_type",
                 "source", "questionnaire_version", "duration_s", "excluded")
+# The same columns in Chinese, for `titles="zh"` (a file for people; not re-importable).
+META_TITLES_ZH = ("答卷编号", "提交时间（UTC）", "社区/站点", "渠道", "答题人", "来源", "问卷版本", "用时（秒）",
+                  "已排除")
+LOCAL_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+TITLE_CHOICES = ("zh",)
 XLSX_OPTIONS = {"constant_memory": True, "strings_to_formulas": False, "strings_to_numbers": False,
                 "strings_to_urls": False}
 
 
-def response_rows(db, evaluation_id, questionnaire_id):
+def local_time_header(zone_name):
+    """The header of the added local-time column, e.g. 提交时间（北京时间）."""
+    return f"提交时间（{localtime.zone_label(zone_name)}）"
+
+
+def response_rows(db, evaluation_id, questionnaire_id, zone=None, titles=None):
     """Yield the header, then one row per response of the evaluation: meta columns, then code
     and label per question. `evaluation_id` None reads every evaluation's (whole-database
     tools only, e.g. checking a backup against the live database).
 
+    `zone` (an IANA name) adds, after submitted_at (UTC, kept for a re-import), the
+    submission time in that zone, headed e.g. 提交时间（北京时间）. `titles="zh"` heads the
+    columns with Chinese words and the questions' titles instead of ids (a file for
+    people: the importer reads ids, so it is not re-importable).
+
     One query over responses joined to their answers in response order, read row by
     row (plain tuples: a dict per row costs more than the rest of the export).
-    Raises questionnaires.UnknownQuestionnaire for an unknown questionnaire.
+    Raises questionnaires.UnknownQuestionnaire for an unknown questionnaire, ValueError
+    for unknown `titles`, localtime.UnknownTimeZone for an unknown zone.
     """
+    if titles is not None and titles not in TITLE_CHOICES:
+        raise ValueError(f"titles: only {', '.join(TITLE_CHOICES)}, got {titles!r}")
+    if zone is not None:
+        localtime.zone(zone)
     questionnaire = questionnaires.get(db, questionnaire_id)
     questions = questionnaire.questions
     labels = {q["id"]: {str(c["value"]): c["zh"] for c in questionnaire.choices(q)} for q in questions}
-    header = list(META_COLUMNS)
+    header = list(META_TITLES_ZH if titles else META_COLUMNS)
+    if zone is not None:
+        header.insert(2, local_time_header(zone))
     for question in questions:
-        header.append(question["id"])
+        name = _question_title(question, header) if titles else question["id"]
+        header.append(name)
         if labels[question["id"]]:
-            header.append(f"{question['id']}_label")
-    yield header
+            header.append(f"{name}（文字）" if titles else f"{question['id']}_label")
+    yield [neutralise(cell) for cell in header]
     # One row per response, its answers packed by group_concat (question, value pairs in
     # the answers index's order), split here: far cheaper than a joined row per answer.
     cursor = db.conn.execute(
@@ -77,8 +100,20 @@ def response_rows(db, evaluation_id, questionnaire_id):
         batch = cursor.fetchmany(1000)
         if not batch:
             break
+        if zone is None:
+            for row in batch:
+                yield _line(row, layout)
+            continue
         for row in batch:
-            yield _line(row, layout)
+            line = _line(row, layout)
+            line.insert(2, localtime.format_local(row[1], zone, LOCAL_TIME_FORMAT))
+            yield line
+
+
+def _question_title(question, taken):
+    """A question's Chinese title as a column header (its id added when two titles are the same)."""
+    text = " ".join(str((question.get("text") or {}).get("zh") or question["id"]).split())
+    return f"{text}（{question['id']}）" if text in taken else text
 
 
 def _line(row, layout):
@@ -280,6 +315,67 @@ def xlsx_chunks(rows, sheet="responses", chunk=FILE_CHUNK, made_safe=False):
             if not piece:
                 break
             yield piece
+
+
+# ---------------------------------------------------------------- small styled tables
+
+TABLE_HEADER_FONT = Font(bold=True)
+PERCENT_FORMAT = "0.0%"
+CJK_WIDTH = 2.1  # a Chinese character is about two Latin ones wide in Excel's column units
+
+
+class TableSheet:
+    """One sheet of a styled table workbook: its name, rows (header first), the columns
+    (0-based) holding rates to show as percentages, and optional widths per column."""
+
+    def __init__(self, name, rows, percent_columns=(), widths=None):
+        """Keep the sheet's parts; the name is cut to Excel's 31 characters."""
+        self.name = name[:31]
+        self.rows = rows
+        self.percent_columns = set(percent_columns)
+        self.widths = widths
+
+
+def _text_width(value):
+    """The width a cell's text needs in Excel's units (CJK characters count about double)."""
+    text = "" if value is None else (f"{value:.1%}" if isinstance(value, float) else str(value))
+    longest = max((line for line in text.split("\n")), key=len, default="")
+    return sum(CJK_WIDTH if ord(ch) > 0x2E7F else 1.1 for ch in longest)
+
+
+def table_workbook(sheets):
+    """XLSX bytes of small tables (openpyxl; the measures and problem exports): a bold,
+    shaded, frozen header row with an autofilter, rates as real numbers shown as 0.0%,
+    every text cell neutralised, and column widths that fit the text (between 8 and 60)."""
+    wb = Workbook()
+    wb.remove(wb.active)
+    for spec in sheets:
+        ws = wb.create_sheet(neutralise(spec.name).lstrip("'")[:31] or "sheet")
+        widths = {}
+        for row_number, row in enumerate(spec.rows, start=1):
+            for col, value in enumerate(row):
+                if isinstance(value, str):
+                    value = neutralise(value)
+                cell = ws.cell(row=row_number, column=col + 1, value=value)
+                if row_number == 1:
+                    cell.font = TABLE_HEADER_FONT
+                    cell.fill = HEADER_FILL
+                    cell.alignment = Alignment(wrap_text=True, vertical="center")
+                elif col in spec.percent_columns and isinstance(value, (int, float)):
+                    cell.number_format = PERCENT_FORMAT
+                elif isinstance(value, str):
+                    cell.alignment = Alignment(wrap_text=True, vertical="top")
+                need = _text_width(value) + 2
+                widths[col] = max(widths.get(col, 0), need / 2 if row_number == 1 else need)
+        for col, width in widths.items():
+            chosen = spec.widths[col] if spec.widths and col < len(spec.widths) and spec.widths[col] else width
+            ws.column_dimensions[get_column_letter(col + 1)].width = round(min(60, max(8, chosen)), 1)
+        ws.freeze_panes = "A2"
+        if spec.rows:
+            ws.auto_filter.ref = f"A1:{get_column_letter(max(1, len(spec.rows[0])))}{len(spec.rows)}"
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
 
 
 # ---------------------------------------------------------------- the score table

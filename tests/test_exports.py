@@ -53,15 +53,17 @@ def test_responses_xlsx_holds_only_strings_never_formulas(hostile, login):
 
 
 def test_measures_export_has_n_and_interval(hostile, login):
+    """The CSV: Chinese headers, the measure's code kept for machines, rates as fractions."""
     client = login("evaluator")
     body = client.get("/e/default/evaluate/elder-satisfaction/export/measures.csv").get_data(as_text=True)
-    rows = {row["measure"]: row for row in csv.DictReader(io.StringIO(body.lstrip("\ufeff")))}
+    rows = {row["指标代码"]: row for row in csv.DictReader(io.StringIO(body.lstrip("\ufeff")))}
     satisfaction = rows["satisfaction_rate"]
-    assert (satisfaction["n"], satisfaction["successes"], satisfaction["value"]) == ("6", "6", "1.0")
-    assert satisfaction["ci95_high"] == "1.0" and float(satisfaction["ci95_low"]) == pytest.approx(0.6097, abs=1e-4)
+    assert (satisfaction["样本量 n"], satisfaction["符合人数"], satisfaction["比率"]) == ("6", "6", "1.0")
+    assert satisfaction["95%置信区间上限"] == "1.0"
+    assert float(satisfaction["95%置信区间下限"]) == pytest.approx(0.6097, abs=1e-4)
     workbook = openpyxl.load_workbook(io.BytesIO(
         client.get("/e/default/evaluate/elder-satisfaction/export/measures.xlsx").data))
-    assert workbook.active["A1"].value == "measure"
+    assert workbook.active["A1"].value == "指标代码"
 
 
 @pytest.mark.parametrize("path", ["/e/default/evaluate/elder-satisfaction/problems",

@@ -11,7 +11,9 @@ answers, flagged responses, responses) are paged, PAGE_SIZE rows at a time.
 import hashlib
 import json
 import os
-from datetime import datetime
+import threading
+from collections import OrderedDict
+from datetime import datetime, timezone
 from typing import NamedTuple
 
 from flask import (
@@ -29,18 +31,21 @@ from flask import (
 )
 from flask_login import current_user
 
-from scoring.appendix import neutralise
+from scoring import IndicatorSystemError
+from scoring.appendix import appendix_rows, neutralise
+from scoring.appendix import title as appendix_title
 from scoring.coverage import COVERAGE_MEASURES
 from scoring.filters import FILTER_KEYS, parse_filters
 from scoring.filters import FilterError as BadFilter
 from scoring.indicators import UnknownMeasureError
 from scoring.measures import measure_specs
 from scoring.statistics import cochran_sample_size
-from survey import exports, quality, questionnaires, vocabulary
+from survey import exports, localtime, quality, questionnaires, vocabulary
+from survey.problems import group_comments
 from survey.storage import audit, evaluations, tallies
 from survey.storage.db import get_db
 from survey.storage.measures_store import compute, compute_all, counts, current_definition, value_counts, where
-from survey.web import scope
+from survey.web import i18n, scope, scores
 from survey.web.auth import add_nav
 
 bp = Blueprint("evaluate", __name__, url_prefix="/e/<evaluation>/evaluate")
@@ -281,34 +286,105 @@ def _text_rows(db, evaluation_id, questionnaire_id, filters, question_ids, limit
     return [TextRow(*row) for row in rows]
 
 
-def problems(db, evaluation_id, questionnaire_id, filters, page=1, per_page=PAGE_SIZE, yes_texts=YES_TEXTS):
-    """The problem list: open-text answers (one page of them, newest first) and each
-    yes-count measure with its count and the newest texts of those who said yes.
+def _all_texts(db, evaluation_id, questionnaire_id, filters, question_ids):
+    """Every open-text answer to `question_ids` of the valid responses matching the filters,
+    as (text, site name) pairs, read from the cursor as they are grouped."""
+    clause, params = where(evaluation_id, questionnaire_id, filters)
+    marks = ",".join("?" for _ in question_ids)
+    cursor = db.execute(
+        f"select a.value, s.name from responses r"
+        f" join answers a on a.response_id = r.id and a.question_id in ({marks})"
+        f" left join sites s on s.id = r.site_id where {clause} order by r.id desc",
+        [*question_ids, *params])
+    while True:
+        batch = cursor.fetchmany(2000)
+        if not batch:
+            return
+        yield from batch
 
-    Counts come from the tallies; returns {"texts", "total", "page", "pages", "counts"};
+
+_GROUP_CACHE = OrderedDict()  # key -> [ProblemGroup], the PROBLEM_CACHE_SIZE most recent
+_GROUP_CACHE_LOCK = threading.Lock()
+PROBLEM_CACHE_SIZE = 32
+PROBLEMS_VERSION = "1"  # bump when survey.problems changes how comments are merged
+
+
+def _group_key(db, evaluation_id, questionnaire_id, filters):
+    """What a grouping depends on: the evaluation, questionnaire and its version, the filters,
+    the number of responses, the highest response id and the quality flags version (as
+    chart_key), and the grouping rule's version."""
+    count = tallies.response_totals(db, evaluation_id, questionnaire_id).get(questionnaire_id, (0, 0))[0]
+    max_id = db.execute("select coalesce(max(id), 0) from responses where evaluation_id = ?",
+                        [evaluation_id]).fetchone()[0]
+    version = db.execute("select current_version from questionnaires where id = ?", [questionnaire_id]).fetchone()
+    return json.dumps([PROBLEMS_VERSION, evaluation_id, questionnaire_id, version[0] if version else None,
+                       sorted((k, str(v)) for k, v in filters.items()), count, max_id,
+                       quality.flags_version(db, evaluation_id)], ensure_ascii=False)
+
+
+def problem_groups(db, evaluation_id, questionnaire_id, filters):
+    """The open-text answers of the valid responses matching the filters, merged into
+    counted groups (survey.problems), most frequent first.
+
+    Grouping reads every comment, so the result is kept in a small per-process cache keyed
+    by _group_key: a new, removed, excluded or reinstated response gives a new key, and
+    the pages of one list, its export and the report share one grouping.
+    """
+    key = _group_key(db, evaluation_id, questionnaire_id, filters)
+    with _GROUP_CACHE_LOCK:
+        if key in _GROUP_CACHE:
+            _GROUP_CACHE.move_to_end(key)
+            return _GROUP_CACHE[key]
+    definition = current_definition(db, questionnaire_id)
+    text_questions = [q["id"] for q in definition["questions"] if q["type"] == "text"]
+    groups = group_comments(_all_texts(db, evaluation_id, questionnaire_id, filters, text_questions)) \
+        if text_questions else []
+    with _GROUP_CACHE_LOCK:
+        _GROUP_CACHE[key] = groups
+        while len(_GROUP_CACHE) > PROBLEM_CACHE_SIZE:
+            _GROUP_CACHE.popitem(last=False)
+    return groups
+
+
+def problems(db, evaluation_id, questionnaire_id, filters, page=1, per_page=PAGE_SIZE, yes_texts=YES_TEXTS):
+    """The problem list: open-text answers merged into counted groups (one page of them,
+    most frequent first), and each yes-count measure with its count and the newest texts
+    of those who said yes (merged too).
+
+    Returns {"groups", "groups_total", "total" (answers), "page", "pages", "counts"};
     texts are plain strings (escaped when rendered).
     """
     definition = current_definition(db, questionnaire_id)
     text_questions = {q["id"]: q["text"]["zh"] for q in definition["questions"] if q["type"] == "text"}
     total = 0
-    texts = []
+    groups = []
     if text_questions:
         total = sum(_counts_of(db, evaluation_id, questionnaire_id, list(text_questions), filters).values())
-        for row in _text_rows(db, evaluation_id, questionnaire_id, filters, list(text_questions),
-                              per_page, (page - 1) * per_page):
-            texts.append({"response_id": row.response_id, "question": text_questions[row.question_id],
-                          "text": row.text, "site": row.site or "（未注明）", "date": (row.submitted_at or "")[:10]})
+        groups = problem_groups(db, evaluation_id, questionnaire_id, filters)
+    shown = groups[(page - 1) * per_page:page * per_page]
     counts = []
     for name, spec in measure_specs(definition).items():
         if spec.get("kind") != "yes_count":
             continue
         rate = compute(db, evaluation_id, questionnaire_id, name, filters)
-        said = [row.text for row in _text_rows(db, evaluation_id, questionnaire_id, filters, list(text_questions),
-                                               yes_texts, yes_question=spec["question"])] if text_questions else []
+        said = group_comments(_text_rows(db, evaluation_id, questionnaire_id, filters, list(text_questions),
+                                         yes_texts, yes_question=spec["question"])) if text_questions else []
         counts.append({"name": name, "label": measure_label(name, definition), "count": rate.successes,
                        "n": rate.n, "texts": said})
-    return {"texts": texts, "total": total, "page": page, "pages": max(1, -(-total // per_page)),
-            "counts": counts}
+    return {"groups": shown, "groups_total": len(groups), "total": total, "page": page,
+            "pages": max(1, -(-len(groups) // per_page)), "counts": counts}
+
+
+PROBLEM_HEADER = ["意见", "次数", "社区（次数）", "其他说法（次数）"]
+
+
+def problems_table(groups):
+    """Rows of the problem-list export, header first: the wording, count, sites and the other wordings."""
+    rows = [list(PROBLEM_HEADER)]
+    for group in groups:
+        others = "；".join(f"{text} ×{n}" for text, n in group.members.items() if text != group.text)
+        rows.append([neutralise(group.text), group.count, neutralise(group.site_list()), neutralise(others)])
+    return rows
 
 
 def _counts_of(db, evaluation_id, questionnaire_id, question_ids, filters):
@@ -373,19 +449,66 @@ def cached_chart(db, evaluation_id, questionnaire_id, kind, fmt, filters, measur
     return image, False
 
 
+MEASURE_HEADER = ["指标代码", "指标", "比率", "样本量 n", "符合人数", "95%置信区间下限", "95%置信区间上限",
+                  "误差范围（±）", "±5个百分点所需样本量", "筛选条件"]
+MEASURE_PERCENT_COLUMNS = (2, 5, 6, 7)
+MEASURE_WIDTHS = [22, 44, 10, 10, 10, 12, 12, 12, 14, 24]
+# The breakdowns of the measures workbook, one sheet each, in this order.
+EXPORT_BREAKDOWNS = {"site": "站点", "channel": "渠道", "respondent_type": "受访者类型", "age_band": "年龄段"}
+BREAKDOWN_HEADER = ["有效样本数", "指标", "比率", "样本量 n", "符合人数", "95%置信区间下限", "95%置信区间上限",
+                    "误差范围（±）"]
+
+
+def _filters_text(filters):
+    """The filters as words for the export's 筛选条件 column ('' when none)."""
+    return "；".join(f"{k}={v}" for k, v in sorted(filters.items()))
+
+
 def measures_table(db, evaluation_id, questionnaire_id, filters):
-    """Rows for the measures export: header first, every cell neutralised."""
-    header = ["measure", "label", "value", "n", "successes", "ci95_low", "ci95_high", "margin",
-              "needed_for_5_points", "filters"]
-    rows = [header]
-    described = ";".join(f"{k}={v}" for k, v in sorted(filters.items()))
+    """Rows for the measures export, header first (Chinese): rates as fractions (the XLSX shows
+    them as 0.0%), none for a count; every text cell neutralised."""
+    rows = [list(MEASURE_HEADER)]
+    described = _filters_text(filters)
     for row in measure_rows(db, evaluation_id, questionnaire_id, filters):
         rate = row["rate"]
+        counted = row["kind"] == "count"
         rows.append([neutralise(str(c)) if isinstance(c, str) else c for c in [
-            row["name"], row["label"], None if rate.value is None else round(rate.value, 4), rate.n,
-            rate.successes, round(rate.ci95[0], 4), round(rate.ci95[1], 4), round(rate.margin, 4),
+            row["name"], row["label"], None if counted or rate.value is None else round(rate.value, 4), rate.n,
+            rate.successes, None if counted or not rate.n else round(rate.ci95[0], 4),
+            None if counted or not rate.n else round(rate.ci95[1], 4),
+            None if counted or not rate.n else round(rate.margin, 4),
             row["note"]["needed"] if row["note"] else None, described]])
     return rows
+
+
+def breakdown_tables(db, evaluation_id, questionnaire_id, filters, dimensions=EXPORT_BREAKDOWNS):
+    """{dimension: rows, header first}: each group of the dimension, each main measure in it."""
+    found = breakdowns(db, evaluation_id, questionnaire_id, filters, dimensions)
+    tables = {}
+    for dimension, label in dimensions.items():
+        part = found[dimension]
+        rows = [[label, *BREAKDOWN_HEADER]]
+        for group in part["rows"]:
+            for (_name, measure), cell in zip(part["measures"], group["cells"], strict=True):
+                rate = cell["rate"] if cell else None
+                has = rate is not None and rate.n
+                rows.append([neutralise(group["group"]), group["responses"], neutralise(measure),
+                             round(rate.value, 4) if has and rate.value is not None else None,
+                             rate.n if rate else 0, rate.successes if rate else 0,
+                             round(rate.ci95[0], 4) if has else None, round(rate.ci95[1], 4) if has else None,
+                             round(rate.margin, 4) if has else None])
+        tables[dimension] = rows
+    return tables
+
+
+def measures_workbook(db, evaluation_id, questionnaire_id, filters):
+    """The measures XLSX: sheet 指标 (every measure), then one sheet per breakdown."""
+    sheets = [exports.TableSheet("指标", measures_table(db, evaluation_id, questionnaire_id, filters),
+                                 MEASURE_PERCENT_COLUMNS, MEASURE_WIDTHS)]
+    for dimension, rows in breakdown_tables(db, evaluation_id, questionnaire_id, filters).items():
+        sheets.append(exports.TableSheet(EXPORT_BREAKDOWNS[dimension], rows, (3, 6, 7, 8),
+                                         [18, 10, 40, 10, 10, 10, 12, 12, 12]))
+    return exports.table_workbook(sheets)
 
 
 # ---------------------------------------------------------------- request helpers
@@ -536,9 +659,28 @@ def problem_list(questionnaire_id):
     evaluation_id = g.evaluation.id
     context = _context(questionnaire_id)
     page = _page()
-    found = problems(get_db(), evaluation_id, questionnaire_id, context["filters"], page)
+    found = problems(get_db(), evaluation_id, questionnaire_id, context["filters"], page, PAGE_SIZE)
     return render_template("evaluate/problems.html", **context, problems=found,
-                           paging=pager(page, found["total"]))
+                           paging=pager(page, found["groups_total"], PAGE_SIZE))
+
+
+@bp.get("/<questionnaire_id>/problems/export.<fmt>")
+@scope.requires("results")
+def problem_export(questionnaire_id, fmt):
+    """The whole merged problem list (every group, the page's filters) as CSV or XLSX."""
+    if fmt not in ("csv", "xlsx"):
+        abort(404)
+    _questionnaire_or_404(questionnaire_id)
+    filters = _filters_or_400()
+    db = get_db()
+    audit.log(db, "export_problems", f"{questionnaire_id}.{fmt} {json.dumps(filters, ensure_ascii=False)}")
+    rows = problems_table(problem_groups(db, g.evaluation.id, questionnaire_id, filters))
+    headers = {"Content-Disposition": f'attachment; filename="{questionnaire_id}-problems.{fmt}"'}
+    if fmt == "csv":
+        return Response(exports.csv_chunks(rows, made_safe=True), mimetype="text/csv; charset=utf-8",
+                        headers=headers)
+    return Response(exports.table_workbook([exports.TableSheet("问题清单", rows, (), [50, 8, 40, 60])]),
+                    mimetype=XLSX, headers=headers)
 
 
 @bp.get("/<questionnaire_id>/quality")
@@ -583,14 +725,50 @@ def quality_review(questionnaire_id, response_id):
     return redirect(url_for("evaluate.quality_list", questionnaire_id=questionnaire_id), 303)
 
 
+def report_period(db, evaluation, questionnaire_id, filters, zone):
+    """(first, last) dates of the report's period, each end on its own: the filter's, else the
+    evaluation's period, else the first / last local submission date of the valid
+    responses ('—' when there are none)."""
+    first, last = filters.get("period_from"), filters.get("period_to")
+    first = first or evaluation.period_from
+    last = last or evaluation.period_to
+    if not first or not last:
+        # The index (evaluation, questionnaire, excluded, submitted_at) answers both at once.
+        row = db.execute("select min(submitted_at), max(submitted_at) from responses"
+                         " where evaluation_id = ? and questionnaire_id = ? and excluded = 0",
+                         [evaluation.id, questionnaire_id]).fetchone()
+        first = first or localtime.format_local(row[0], zone, "%Y-%m-%d") or "—"
+        last = last or localtime.format_local(row[1], zone, "%Y-%m-%d") or "—"
+    return str(first), str(last)
+
+
+def report_scores(db, evaluation_id, filters):
+    """The newest stored indicator system of the evaluation, scored with the report's period and
+    site: {"row", "result", "rows", "title"} or {"row", "error"}; None when none is stored."""
+    systems = scores.stored_systems(db, evaluation_id)
+    if not systems:
+        return None
+    row = scores.system_row(db, evaluation_id, systems[0]["id"])
+    wanted = {k: v for k, v in filters.items() if k in scores.FILTER_KEYS and v}
+    try:
+        system = scores.stored_system(row)
+        result, measured = scores.score_with_surveys(db, evaluation_id, system, wanted)
+    except (IndicatorSystemError, UnknownMeasureError) as exc:
+        return {"row": row, "error": str(exc), "others": len(systems) - 1}
+    return {"row": row, "result": result, "rows": appendix_rows(result, measured), "title": appendix_title(result),
+            "others": len(systems) - 1}
+
+
 @bp.get("/<questionnaire_id>/report")
 @scope.requires("statistics")
 def report(questionnaire_id):
-    """A printable report: measures with n and interval, charts, problem list, link to the scores."""
+    """A printable report: the period, measures with n and interval, charts, breakdowns, the
+    merged problem list and the evaluation's score table."""
     evaluation_id = g.evaluation.id
     context = _context(questionnaire_id)
     db = get_db()
     definition = context["q"].definition
+    zone = i18n.timezone_name()
     return render_template(
         "evaluate/report.html", **context, rows=measure_rows(db, evaluation_id, questionnaire_id, context["filters"]),
         # A viewer's report has the rates and charts only: no open text.
@@ -600,7 +778,9 @@ def report(questionnaire_id):
                                                                          "respondent_type": "答题人"}),
         headline=headline_measure(definition), charts=CHARTS, scores_url=_scores_url(),
         population=population_for(db, evaluation_id, questionnaire_id, context["filters"]),
-        generated=datetime.now().strftime("%Y-%m-%d %H:%M"))
+        period=report_period(db, g.evaluation, questionnaire_id, context["filters"], zone),
+        score=report_scores(db, evaluation_id, context["filters"]),
+        generated=localtime.format_local(datetime.now(timezone.utc), zone))
 
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -628,7 +808,9 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 @bp.get("/<questionnaire_id>/export/<what>.<fmt>")
 @scope.requires("statistics")
 def export(questionnaire_id, what, fmt):
-    """Download responses (code and label columns) or measures as CSV (streamed) or XLSX."""
+    """Download responses (code and label columns; `?titles=zh` heads them with the question
+    titles) or measures (XLSX: a sheet of every measure and one per breakdown) as CSV
+    (streamed) or XLSX."""
     evaluation_id = g.evaluation.id
     if what not in ("responses", "measures") or fmt not in ("csv", "xlsx"):
         abort(404)
@@ -636,14 +818,23 @@ def export(questionnaire_id, what, fmt):
         abort(403)  # response rows: evaluators only; the measures table is statistics
     _questionnaire_or_404(questionnaire_id)
     filters = _filters_or_400()
+    titles = request.args.get("titles") or None
+    if titles is not None and titles not in exports.TITLE_CHOICES:
+        abort(Response(render_template("evaluate/error.html",
+                                       message=f"titles：只能是 zh（用中文题目作表头），收到“{titles}”"), status=400))
     db = get_db()
     audit.log(db, f"export_{what}", f"{questionnaire_id}.{fmt} {json.dumps(filters, ensure_ascii=False)}")
     name = f"{questionnaire_id}-{what}.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if what == "measures" and fmt == "xlsx":
+        return Response(measures_workbook(db, evaluation_id, questionnaire_id, filters), mimetype=XLSX,
+                        headers=headers)
     if what == "responses":
+        zone = i18n.timezone_name()
+
         def rows():
-            """Rows from the stored responses, read while streaming."""
-            yield from exports.response_rows(get_db(), evaluation_id, questionnaire_id)
+            """Rows from the stored responses, read while streaming (times also in local time)."""
+            yield from exports.response_rows(get_db(), evaluation_id, questionnaire_id, zone=zone, titles=titles)
     else:
         table = measures_table(db, evaluation_id, questionnaire_id, filters)
 
