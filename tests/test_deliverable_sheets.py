@@ -186,3 +186,19 @@ def test_report_without_a_system_says_so(answered, login):
 def test_report_groups_the_problems(answered, login):
     report = login("evaluator").get(f"{Q}/report").text
     assert "×4" in report and "归并为 2 类" in report
+
+
+def test_an_excluded_response_leaves_the_cached_problem_list(answered, login, db):
+    """Excluding a response (by review, or by a direct update that only the tallies see)
+    gives a new grouping: the excluded comment is no longer counted."""
+    from survey import quality
+
+    client = login("evaluator")
+    assert "热线经常打不通" in client.get(f"{Q}/problems").text
+    target = db.execute("select response_id from answers where value = '热线经常打不通'").fetchone()[0]
+    quality.review(db, 1, target, "exclude", "重复答卷")
+    assert "热线经常打不通" not in client.get(f"{Q}/problems").text
+    first = db.execute("select response_id from answers where value = '希望送餐能准时一点'").fetchone()[0]
+    db.execute("update responses set excluded = 1 where id = ?", [first])
+    db.conn.commit()
+    assert "×3" in client.get(f"{Q}/problems").text

@@ -1,6 +1,7 @@
 """Issue 15, the read side: quality flags set on arrival (the same as a full `quality run`),
 evaluator pages that never write, and paged, filterable lists."""
 
+import hashlib
 import json
 import random
 from datetime import timedelta
@@ -92,8 +93,15 @@ def busy(db):
     make = Maker(db)
     for index in range(120):
         items = ("5",) * 6 if index % 10 == 0 else ("4", "5", "4")
-        make.add(elder(items=items, suggestion=f"意见{index:03d}"), gap=timedelta(minutes=30))
+        make.add(elder(items=items, suggestion=f"意见{index:03d}{_unlike(index)}"), gap=timedelta(minutes=30))
     return db
+
+
+def _unlike(index):
+    """Six CJK characters that differ from one index to the next, so the problem list (which
+    merges near-identical comments) keeps every comment of `busy` apart."""
+    digest = hashlib.sha256(str(index).encode()).digest()
+    return "".join(chr(0x4E00 + int.from_bytes(digest[2 * k:2 * k + 2], "big") % 2000) for k in range(6))
 
 
 def test_evaluator_pages_never_write(busy, app, login):
@@ -123,7 +131,7 @@ def test_problem_list_is_paged_newest_first_with_the_total_from_the_tallies(busy
     client = login("evaluator")
     first = client.get("/e/default/evaluate/elder-satisfaction/problems").text
     # 108 valid responses: every tenth (0, 10, ...) is a straight-liner, excluded on arrival.
-    assert "开放题意见（108 条）" in first
+    assert "开放题意见（108 条，归并为 108 类）" in first  # equal counts: newest first
     assert "意见119" in first and "意见065" in first and "意见064" not in first and "意见110" not in first
     assert "第 1–50 条，共 108 条（第 1 / 3 页）" in first
     third = client.get("/e/default/evaluate/elder-satisfaction/problems?page=3").text
@@ -137,7 +145,7 @@ def test_problem_list_total_follows_the_filters(busy, login):
     busy.execute("update responses set excluded = 1 where id <= 30")
     text = login("evaluator").get("/e/default/evaluate/elder-satisfaction/problems").text
     # 30 excluded, of which 3 were straight-liners already: 120 - 30 - 9 remaining straight-liners.
-    assert "开放题意见（81 条）" in text
+    assert "开放题意见（81 条，归并为 81 类）" in text
 
 
 def test_report_lists_the_newest_texts_and_points_to_the_list(busy, login, monkeypatch):
@@ -146,7 +154,7 @@ def test_report_lists_the_newest_texts_and_points_to_the_list(busy, login, monke
     monkeypatch.setattr(evaluate, "REPORT_TEXTS", 10)
     text = login("evaluator").get("/e/default/evaluate/elder-satisfaction/report").text
     assert "意见119" in text and "意见100" not in text
-    assert "以下是最新的 10 条" in text
+    assert "以下是最常见的 10 类" in text  # all said once: the newest first
 
 
 def test_quality_list_is_paged_and_filtered(busy, login):

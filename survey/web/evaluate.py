@@ -310,16 +310,18 @@ PROBLEMS_VERSION = "1"  # bump when survey.problems changes how comments are mer
 
 
 def _group_key(db, evaluation_id, questionnaire_id, filters):
-    """What a grouping depends on: the evaluation, questionnaire and its version, the filters,
-    the number of responses, the highest response id and the quality flags version (as
-    chart_key), and the grouping rule's version."""
-    count = tallies.response_totals(db, evaluation_id, questionnaire_id).get(questionnaire_id, (0, 0))[0]
+    """What a grouping depends on: the database, evaluation, questionnaire and its version, the
+    filters, the numbers of responses and of excluded ones, the highest response id and the
+    quality flags version (as chart_key), and the grouping rule's version."""
+    # (responses, excluded): an exclusion changes the second even when no review recorded it.
+    totals = tallies.response_totals(db, evaluation_id, questionnaire_id).get(questionnaire_id, (0, 0))
     max_id = db.execute("select coalesce(max(id), 0) from responses where evaluation_id = ?",
                         [evaluation_id]).fetchone()[0]
     version = db.execute("select current_version from questionnaires where id = ?", [questionnaire_id]).fetchone()
-    return json.dumps([PROBLEMS_VERSION, evaluation_id, questionnaire_id, version[0] if version else None,
-                       sorted((k, str(v)) for k, v in filters.items()), count, max_id,
-                       quality.flags_version(db, evaluation_id)], ensure_ascii=False)
+    # The database file too: one process may serve several (tests, a restore check).
+    return json.dumps([PROBLEMS_VERSION, current_app.config["DATABASE"], evaluation_id, questionnaire_id,
+                       version[0] if version else None, sorted((k, str(v)) for k, v in filters.items()),
+                       list(totals), max_id, quality.flags_version(db, evaluation_id)], ensure_ascii=False)
 
 
 def problem_groups(db, evaluation_id, questionnaire_id, filters):
