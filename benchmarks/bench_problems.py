@@ -8,13 +8,19 @@ characters, so that every comment shares bigrams with thousands of others: the
 candidate filter's worst case). Prints the time and the number of groups of each; the
 target is under 2 s for 20,000 realistic or distinct comments.
 
-Usage: python benchmarks/bench_problems.py [--comments N] [--seed S]
+--responses N (e.g. 200000) also stores N generated elder-satisfaction responses (every
+seventh with a comment, rewritten to the realistic set's wordings) and times the problem
+page's grouping as the app runs it (survey.web.evaluate.problem_groups: every comment read
+from SQLite and grouped) cold, then from its cache, and one filtered by a site.
+
+Usage: python benchmarks/bench_problems.py [--comments N] [--seed S] [--responses N]
 """
 
 import argparse
 import json
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -71,13 +77,47 @@ def run(count, seed):
     return figures
 
 
+def run_pages(count, seed):
+    """Generate `count` responses, give their comments realistic wordings, and time the
+    app's grouping: cold, cached, and filtered by one site (cold)."""
+    from common import generate_elder_responses, make_app
+
+    from survey.storage.db import get_db
+    from survey.web import evaluate
+
+    figures = {"responses": count}
+    with tempfile.TemporaryDirectory(prefix="bench-problems-") as folder:
+        app = make_app(Path(folder) / "problems.sqlite")
+        with app.app_context():
+            db = get_db()
+            generate_elder_responses(db, count, seed=seed)
+            ids = [row[0] for row in db.execute("select response_id from answers where question_id = 'suggestion'")]
+            texts = realistic(len(ids), random.Random(seed))
+            db.conn.executemany("update answers set value = ? where response_id = ? and question_id = 'suggestion'",
+                                [(text, rid) for (text, _site), rid in zip(texts, ids, strict=True)])
+            db.conn.commit()
+            figures["comments"] = len(ids)
+            site = db.execute("select code from sites order by id limit 1").fetchone()[0]
+            with app.test_request_context():
+                for name, filters in (("cold", {}), ("cached", {}), ("site_cold", {"site": site})):
+                    started = time.perf_counter()
+                    groups = evaluate.problem_groups(db, 1, "elder-satisfaction", filters)
+                    figures[f"{name}_s"] = round(time.perf_counter() - started, 3)
+                    figures[f"{name}_groups"] = len(groups)
+    figures["peak_rss_mib"] = round(peak_rss_mib(), 1)
+    return figures
+
+
 def main():
     """Parse the arguments, run, print the figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--comments", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--responses", type=int, default=0)
     args = parser.parse_args()
     print(json.dumps(run(args.comments, args.seed), ensure_ascii=False))
+    if args.responses:
+        print(json.dumps(run_pages(args.responses, args.seed), ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ class UnknownTimeZone(ValueError):
     """A zone name (FLASK_TIMEZONE) that the IANA database on this machine does not know."""
 
     def __init__(self, name):
+        """Keep the refused name; the message names it and the setting."""
         super().__init__(f"unknown time zone {name!r} (TIMEZONE / FLASK_TIMEZONE): "
                          "use an IANA name such as Asia/Shanghai or UTC")
         self.name = name

@@ -38,6 +38,7 @@ def _sheet_rows(sheet):
 
 
 def test_measures_workbook_is_chinese_with_percentages_breakdowns_widths_and_frozen_headers(answered, login):
+    """Sheet 指标 in Chinese with 0.0% rates, then 站点/渠道/受访者类型/年龄段, widths set, header rows frozen."""
     response = login("evaluator").get(f"{Q}/export/measures.xlsx")
     assert response.status_code == 200
     workbook = openpyxl.load_workbook(io.BytesIO(response.data))
@@ -80,11 +81,13 @@ def test_responses_export_with_chinese_question_titles(answered, login):
 
 
 def test_unknown_titles_value_is_refused_by_name(answered, login):
+    """?titles=fr is a 400 naming the parameter and the value."""
     response = login("evaluator").get(f"{Q}/export/responses.csv?titles=fr")
     assert response.status_code == 400 and "titles" in response.text and "fr" in response.text
 
 
 def test_cli_export_with_titles(answered, runner, tmp_path):
+    """`responses export --titles zh` heads the file in Chinese; another value is refused."""
     out = tmp_path / "t.csv"
     result = runner.invoke(args=["responses", "export", "elder-satisfaction", "-o", str(out), "--titles", "zh"])
     assert result.exit_code == 0, result.output
@@ -103,12 +106,14 @@ def test_problem_page_counts_the_four_ways_of_one_complaint(answered, login):
 
 
 def test_problem_page_filters_by_site(answered, login):
+    """?site=west counts the comments of 西山社区 only."""
     page = login("evaluator").get(f"{Q}/problems?site=west").text
     assert "×1" in page and "西山社区 ×1" in page and "东湖社区" not in page.split("problem-groups")[1]
     assert "热线经常打不通" not in page
 
 
 def test_problem_page_is_paged(answered, login, monkeypatch):
+    """Groups are paged PAGE_SIZE at a time, the biggest first."""
     monkeypatch.setattr(evaluate, "PAGE_SIZE", 1)
     client = login("evaluator")
     first = client.get(f"{Q}/problems").text
@@ -119,6 +124,7 @@ def test_problem_page_is_paged(answered, login, monkeypatch):
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
 def test_problem_list_export(answered, login, fmt):
+    """The whole merged list as CSV and XLSX: wording, count, sites, other wordings."""
     response = login("evaluator").get(f"{Q}/problems/export.{fmt}")
     assert response.status_code == 200
     if fmt == "csv":
@@ -133,6 +139,7 @@ def test_problem_list_export(answered, login, fmt):
 
 
 def test_problem_export_is_for_evaluators_only(answered, client, users):
+    """Open text: an anonymous visitor gets no export."""
     assert client.get(f"{Q}/problems/export.csv").status_code in (302, 401, 403)
 
 
@@ -160,6 +167,7 @@ def test_problem_groups_are_cached_until_a_response_arrives(answered, login, mon
 
 
 def test_report_period_is_the_evaluations_when_set(answered, login, db):
+    """An evaluation with a period prints that period."""
     db.execute("update evaluations set period_from = '2024-01-01', period_to = '2024-12-31' where id = 1")
     db.conn.commit()
     page = login("evaluator").get(f"{Q}/report").text
@@ -179,11 +187,13 @@ def test_report_shows_the_score_table_itself(answered, login):
 
 
 def test_report_without_a_system_says_so(answered, login):
+    """No stored indicator system: the section says so, no empty table."""
     report = login("evaluator").get(f"{Q}/report").text
     assert "尚未上传指标体系" in report and 'class="score-table"' not in report
 
 
 def test_report_groups_the_problems(answered, login):
+    """The printable report lists the problems merged and counted too."""
     report = login("evaluator").get(f"{Q}/report").text
     assert "×4" in report and "归并为 2 类" in report
 

@@ -74,6 +74,7 @@ def no_sideways_scroll(page):
 
 
 def test_problem_list_at_phone_size(browser, report_server, artifacts):
+    """The merged list at 360x740: ×12 on the first row, three rows, no sideways scroll; a site filter."""
     context, page = logged_in(browser, report_server, PHONE["viewport"])
     try:
         page.goto(report_server.url("/e/default/evaluate/elder-satisfaction/problems"))
@@ -90,6 +91,8 @@ def test_problem_list_at_phone_size(browser, report_server, artifacts):
 
 
 def test_report_at_phone_size_and_on_a4(browser, report_server, artifacts):
+    """The report at phone size, then in print media at A4's width: the real period, the score
+    table, label columns wide enough, nothing past the margin."""
     context, page = logged_in(browser, report_server, PHONE["viewport"])
     try:
         page.goto(report_server.url("/e/default/evaluate/elder-satisfaction/report"))
