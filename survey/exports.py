@@ -96,17 +96,16 @@ def response_rows(db, evaluation_id, questionnaire_id, zone=None, titles=None):
         " order by r.id", [*([evaluation_id] if evaluation_id is not None else []), questionnaire_id])
     layout = [(q["id"], labels[q["id"]], _checked_labels(labels[q["id"]]) if labels[q["id"]] else None)
               for q in questions]
+    local = localtime.local_seconds_formatter(zone) if zone is not None else None
+    meta = {}  # the few values of the site, channel, type and source columns, made safe once
     while True:
         batch = cursor.fetchmany(1000)
         if not batch:
             break
-        if zone is None:
-            for row in batch:
-                yield _line(row, layout)
-            continue
         for row in batch:
-            line = _line(row, layout)
-            line.insert(2, localtime.format_local(row[1], zone, LOCAL_TIME_FORMAT))
+            line = _line(row, layout, meta)
+            if local:
+                line.insert(2, neutralise(local(row[1])))
             yield line
 
 
@@ -116,7 +115,17 @@ def _question_title(question, taken):
     return f"{text}（{question['id']}）" if text in taken else text
 
 
-def _line(row, layout):
+# A text cell that neutralise() would change: a formula's first character, a control
+# character or a lone surrogate. One search per cell instead of two substitutions.
+_UNSAFE = re.compile("^[=+\\-@\t\r]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _safe_cell(cell):
+    """neutralise(cell), searching the text once when it is already safe (most cells)."""
+    return neutralise(cell) if isinstance(cell, str) and _UNSAFE.search(cell) else cell
+
+
+def _line(row, layout, meta=None):
     """One export row from a response row with its packed answers, every text neutralised.
 
     `layout` is [(question id, {code: label} or None, {code: label, neutralised} or None)];
@@ -128,17 +137,28 @@ def _line(row, layout):
         for pair in row[9].split("\x1e"):
             question_id, _, value = pair.partition("\x1f")
             values[question_id] = values[question_id] + ";" + value if question_id in values else value
-    line = [neutralise(cell) for cell in row[:9]]
+    if meta is None:
+        meta = {}
+    line = [_safe_cell(row[0]), _safe_cell(row[1])]
+    for cell in row[2:9]:
+        if isinstance(cell, str):  # site, channel, type, source: a few values each
+            safe = meta.get(cell)
+            if safe is None:
+                safe = neutralise(cell)
+                if len(meta) < 10_000:
+                    meta[cell] = safe
+            cell = safe
+        line.append(cell)
     append = line.append
     for question_id, labels, checked in layout:
         code = values.get(question_id, "")
         if checked is None:
-            append(neutralise(code))
+            append(_safe_cell(code))
             continue
         label = checked.get(code)
         if label is None:  # several codes, or one the questionnaire does not list
-            label = neutralise("；".join(labels.get(c, c) for c in code.split(";")))
-            code = neutralise(code)
+            label = _safe_cell("；".join(labels.get(c, c) for c in code.split(";")))
+            code = _safe_cell(code)
         append(code)
         append(label)
     return line

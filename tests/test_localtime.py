@@ -42,3 +42,17 @@ def test_zone_labels_for_headers():
     """北京时间 for Asia/Shanghai; other zones by their IANA name."""
     assert zone_label("Asia/Shanghai") == "北京时间"
     assert zone_label("Europe/Paris") == "Europe/Paris"
+
+
+@pytest.mark.parametrize("zone_name", ["Asia/Shanghai", "UTC", "Asia/Kolkata", "America/New_York",
+                                       "Australia/Lord_Howe"])
+@pytest.mark.parametrize("stored", ["2024-03-10T06:59:59+00:00", "2024-03-10T07:00:00+00:00", "2024-03-10T07:30:15Z",
+                                    "2024-11-03T05:59:59", "2024-11-03T06:00:01+00:00", "2024-04-06T15:15:00+00:00",
+                                    "2024-12-31T16:00:00+00:00", "not a time", None, ""])
+def test_the_export_formatter_agrees_with_format_local(zone_name, stored):
+    """The per-hour cache of exports gives format_local's text, across DST changes and odd offsets."""
+    from survey.localtime import format_local, local_seconds_formatter
+
+    local = local_seconds_formatter(zone_name)
+    assert local(stored) == format_local(stored, zone_name, "%Y-%m-%d %H:%M:%S")
+    assert local(stored) == format_local(stored, zone_name, "%Y-%m-%d %H:%M:%S")  # from the cache
