@@ -446,3 +446,46 @@ def table_rows(filename: str, data: bytes, max_rows: int = XLSX_MAX_ROWS) -> Ite
     if lower.endswith(".xls"):
         raise FileRefused("old .xls workbooks are not read; save it as .xlsx or CSV UTF-8")
     raise FileRefused("only .csv and .xlsx files can be imported")
+
+
+def xlsx_sheets(data: bytes, max_rows: int = XLSX_MAX_ROWS) -> dict[str, list[tuple[int, list[str]]]]:
+    """Every sheet of a workbook: {title: [(row number, cell texts), ...]}, in sheet order.
+
+    For workbooks of several sheets (indicator systems, questionnaires): check_xlsx
+    guards the zip and the first sheet, and the cells of all sheets together are
+    counted in the raw XML before openpyxl starts, so a second sheet cannot carry the
+    bomb the first one is checked for.
+    """
+    check_xlsx(data, max_rows)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = {info.filename for info in archive.infolist()}
+        budget = 0
+        for name in sorted(n for n in names if re.fullmatch(r"xl/worksheets/sheet\d+\.xml", n)):
+            _check_dimension(archive, name, max_rows)
+            with archive.open(name) as handle:
+                budget += len(_CELL_TAG.findall(handle.read(XLSX_MAX_MEMBER)))
+            if budget > XLSX_MAX_CELLS:
+                raise FileRefused(f"the workbook has more than {XLSX_MAX_CELLS:,} cells")
+    from openpyxl import load_workbook  # imported here: only workbook readers pay for it
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds on a damaged file
+        raise FileRefused(f"not a readable .xlsx file ({type(exc).__name__})") from None
+    sheets: dict[str, list[tuple[int, list[str]]]] = {}
+    try:
+        for sheet in workbook.worksheets:
+            rows = sheets.setdefault(str(sheet.title).strip(), [])
+            try:
+                for number, row in enumerate(sheet.iter_rows(values_only=True), 1):
+                    if number > max_rows + 1:
+                        raise FileRefused(f"more than {max_rows} rows", f"sheet {sheet.title} row {number}")
+                    rows.append((number, [_cell_text(cell, number, index)
+                                          for index, cell in enumerate(row[:XLSX_MAX_COLUMNS])]))
+            except FileRefused:
+                raise
+            except Exception as exc:  # a damaged sheet part
+                raise FileRefused(f"sheet {sheet.title} cannot be read ({type(exc).__name__})") from None
+    finally:
+        workbook.close()
+    return sheets

@@ -1,7 +1,7 @@
 """Results on the command line: `measures`, `score` and `quality run`, each of one evaluation.
 
     flask --app app measures QUESTIONNAIRE [--evaluation SLUG] [--json] [--by site|channel|...]
-    flask --app app score FILE.yaml [--evaluation SLUG] [--json]
+    flask --app app score FILE.yaml|FILE.xlsx [--evaluation SLUG] [--json] [--xlsx OUT.xlsx]
     flask --app app quality run [--evaluation SLUG] [--questionnaire ID]
 
 With exactly one evaluation in the database `--evaluation` may be left out; with more,
@@ -15,8 +15,9 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from scoring import IndicatorSystemError, UnknownMeasureError, format_table, load_system
+from scoring import IndicatorSystemError, UnknownMeasureError, format_table
 from scoring.measures import measure_specs
+from scoring.workbook import load_system_file, write_workbook
 from survey import quality
 from survey.cli import evaluation_option
 from survey.storage import measures_store
@@ -30,16 +31,24 @@ from survey.web import scores
 @click.option("--period-from", help="Survey leaves: responses submitted on or after (YYYY-MM[-DD]).")
 @click.option("--period-to", help="Survey leaves: responses submitted up to and including.")
 @click.option("--site", help="Survey leaves: responses of this site code only.")
+@click.option("--xlsx", "xlsx_out", type=click.Path(dir_okay=False),
+              help="Also write the system as an appendix-layout workbook (read back by `score OUT.xlsx`).")
 @evaluation_option
 @with_appcontext
-def score_command(file, as_json, period_from, period_to, site, evaluation):
-    """Score an indicator-system FILE (YAML); survey leaves read the evaluation's answers."""
+def score_command(file, as_json, period_from, period_to, site, xlsx_out, evaluation):
+    """Score an indicator-system FILE (YAML or XLSX workbook); survey leaves read the evaluation's answers."""
     try:
-        system = load_system(Path(file))
+        system = load_system_file(Path(file))
+        if xlsx_out:
+            # Written before scoring: a system whose survey leaves cannot be measured here
+            # can still be handed over as a workbook.
+            Path(xlsx_out).write_bytes(write_workbook(system))
         result, measured = scores.score_with_surveys(get_db(), evaluation.id, system,
                                                      scores.filters_of(period_from, period_to, site))
     except IndicatorSystemError as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {xlsx_out}: {exc.strerror or exc}") from None
     if as_json:
         data = result.to_dict()
         data["measured"] = {path: rate.to_dict() for path, rate in measured.items()}

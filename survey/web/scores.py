@@ -21,12 +21,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from scoring import IndicatorSystemError, UnknownMeasureError, load_system_yaml, score_system
 from scoring.appendix import appendix_rows, title
 from scoring.files import MAX_BYTES, FileRefused, decode_text
 from scoring.report import display_width
+from scoring.workbook import is_workbook, read_workbook, system_yaml, write_workbook
 from survey import exports
 from survey.storage import audit, measures_store
 from survey.storage.db import get_db, transaction
@@ -130,16 +132,23 @@ def parse_upload(db, evaluation_id, text):
 
 
 def store_system(db, evaluation_id, name, filename, data):
-    """Validate and store an indicator system of an evaluation (text or bytes in UTF-8/UTF-16/GB18030).
+    """Validate and store an indicator system of an evaluation: YAML (text or bytes in
+    UTF-8/UTF-16/GB18030) or an XLSX workbook in the appendix layout (scoring.workbook).
 
     Returns its id; nothing is stored on error. The text is stored decoded, so a GBK
-    file reads back the same from the database.
+    file reads back the same from the database; a workbook is stored as the YAML of
+    the system it holds, so the table, chart and API pages read it like any other.
     """
-    try:
-        text = decode_text(data) if isinstance(data, bytes) else data
-    except FileRefused as exc:
-        raise IndicatorSystemError(str(exc)) from None
-    system = parse_upload(db, evaluation_id, text)
+    if isinstance(data, bytes) and is_workbook(filename, data):
+        system = read_workbook(data)
+        check_sources(db, evaluation_id, system)
+        text = system_yaml(system)
+    else:
+        try:
+            text = decode_text(data) if isinstance(data, bytes) else data
+        except FileRefused as exc:
+            raise IndicatorSystemError(str(exc)) from None
+        system = parse_upload(db, evaluation_id, text)
     name = (name or "").strip() or " ".join(p for p in (system.project, system.period) if p) or filename
     user = current_user.username if current_user and current_user.is_authenticated else None
     with transaction(db):
@@ -247,12 +256,13 @@ def index():
 @bp.post("/upload")
 @scope.requires("results")
 def upload():
-    """Store an uploaded YAML file after validation; an invalid file is refused, nothing stored."""
+    """Store an uploaded YAML file or XLSX workbook after validation; an invalid file is refused,
+    nothing stored."""
     upload_file = request.files.get("file")
     filename = (upload_file.filename if upload_file else "") or ""
     try:
         if not upload_file or not filename:
-            raise UploadError("请选择一个 YAML 文件。")
+            raise UploadError(_("请选择一个 YAML 或 XLSX 文件。"))
         # One byte past the cap is enough to know the file is too big.
         data = upload_file.read(MAX_BYTES + 1)
         system_id = store_system(get_db(), g.evaluation.id, request.form.get("name"), filename, data)
@@ -354,6 +364,19 @@ def chart_svg(system_id):
     """The score-against-weight chart as SVG (cached)."""
     data, hit = _chart(system_id, "svg")
     return Response(data, mimetype="image/svg+xml", headers={"X-Chart-Cache": "hit" if hit else "miss"})
+
+
+@bp.get("/<int:system_id>/system.xlsx")
+@scope.requires("statistics")
+def system_xlsx(system_id):
+    """The stored system itself as an appendix-layout workbook, to correct in Excel and upload again."""
+    row = _load_row(system_id)
+    try:
+        data = write_workbook(stored_system(row))
+    except IndicatorSystemError as exc:
+        abort(Response(str(exc), status=409, mimetype="text/plain"))
+    return Response(data, mimetype=XLSX_MIME,
+                    headers={"Content-Disposition": f"attachment; filename=indicator-system-{system_id}.xlsx"})
 
 
 @bp.get("/<int:system_id>/table.xlsx")
