@@ -301,3 +301,19 @@ def _questionnaire_states(db):
                " check (status in ('draft', 'published', 'closed'))")
     db.execute("alter table questionnaire_versions add column status text not null default 'published'"
                " check (status in ('draft', 'published'))")
+
+
+@migration(13, "questionnaire drafts and closing")
+def _questionnaire_drafts(db):
+    """Workbooks uploaded in an evaluation's back office wait in `questionnaire_drafts` between
+    upload, preview and publish (per evaluation, outside the library until published, so a
+    corrected upload needs no new version number), and an evaluation may close one
+    questionnaire (`closed_at`) while it, and other evaluations, keep collecting the rest."""
+    db.execute(
+        "create table if not exists questionnaire_drafts ("
+        " id integer primary key, evaluation_id integer not null references evaluations(id),"
+        " questionnaire_id text not null, version integer not null, filename text not null,"
+        " definition text not null, sha256 text not null, workbook blob not null,"
+        " uploaded_by text, uploaded_at text not null, published_at text)")
+    db.execute("create index if not exists questionnaire_drafts_evaluation on questionnaire_drafts (evaluation_id)")
+    db.execute("alter table evaluation_questionnaires add column closed_at text")

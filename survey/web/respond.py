@@ -12,7 +12,7 @@ from flask import Blueprint, abort, current_app, make_response, redirect, render
 from flask_babel import gettext
 
 from survey import questionnaires
-from survey.storage import evaluations, responses
+from survey.storage import drafts, evaluations, responses
 from survey.storage.db import get_db
 from survey.web import links
 from survey.web.i18n import short_locale
@@ -28,6 +28,15 @@ def _questionnaire_or_404(questionnaire_id, version=None):
         abort(404)
 
 
+def _open(evaluation, questionnaire_id):
+    """Whether an evaluation takes answers to a questionnaire: it is collecting, the library has
+    not closed the questionnaire (`questionnaires close`, every evaluation), and the evaluation
+    has not closed it (its manager, in the back office, for this evaluation only)."""
+    db = get_db()
+    return (evaluation.collecting and not questionnaires.is_closed(db, questionnaire_id)
+            and not drafts.is_closed(db, evaluation.id, questionnaire_id))
+
+
 def _ended(questionnaire=None):
     """The calm page of an evaluation that no longer collects answers (200: nothing went wrong)."""
     return make_response(render_template("respond/ended.html", q=questionnaire), 200)
@@ -41,7 +50,7 @@ def index():
     open_now = []
     for item in questionnaires.list_current(db):
         evaluation = evaluations.for_legacy_link(db, item["id"])
-        if evaluation is not None and evaluation.collecting and item["status"] == "published":
+        if evaluation is not None and _open(evaluation, item["id"]):
             open_now.append(item)
     return render_template("respond/index.html", questionnaires=open_now)
 
@@ -54,7 +63,7 @@ def start_generic(questionnaire_id, evaluation):
     """The public generic link of a questionnaire in an evaluation: its start page."""
     found = links.generic_evaluation_or_404(evaluation, questionnaire_id)
     questionnaire = _questionnaire_or_404(questionnaire_id)
-    if not found.collecting or questionnaires.is_closed(get_db(), questionnaire.id):
+    if not _open(found, questionnaire.id):
         return _ended(questionnaire)
     return render_template("respond/start.html", q=questionnaire, link=None, evaluation=found)
 
@@ -68,7 +77,7 @@ def start_tracked(code):
         abort(404)
     questionnaire = _questionnaire_or_404(link["questionnaire_id"])
     evaluation = evaluations.by_id(db, link["evaluation_id"])
-    if not evaluation.collecting or questionnaires.is_closed(db, questionnaire.id):
+    if not _open(evaluation, questionnaire.id):
         return _ended(questionnaire)
     if link["single_use"] and links.link_used(db, code):
         return render_template("respond/already.html", q=questionnaire), 200
@@ -98,7 +107,7 @@ def start(questionnaire_id, evaluation):
         meta.pop("evaluation_id")  # a column of the draft, not part of its meta
     else:
         found = links.generic_evaluation_or_404(evaluation, questionnaire.id)
-    if not found.collecting or questionnaires.is_closed(db, questionnaire.id):
+    if not _open(found, questionnaire.id):
         return _ended(questionnaire)
     submission_id = responses.new_submission_id()
     meta["started_at"] = responses.now_iso()
@@ -121,7 +130,8 @@ def _device_hash():
 
 def _load_draft(submission_id):
     """Return (questionnaire, answers, meta with evaluation_id) of a draft; a finished form goes
-    to thank-you, and a draft of an evaluation that stopped collecting gets the ended page."""
+    to thank-you, and a draft of an evaluation that stopped collecting (or closed this
+    questionnaire) gets the ended page."""
     db = get_db()
     draft = responses.get_draft(db, submission_id)
     if draft is None:
@@ -129,7 +139,7 @@ def _load_draft(submission_id):
             abort(redirect(url_for("respond.done", submission_id=submission_id)))
         abort(404)
     questionnaire = _questionnaire_or_404(draft.questionnaire_id, draft.questionnaire_version)
-    if not evaluations.by_id(db, draft.evaluation_id).collecting or questionnaires.is_closed(db, questionnaire.id):
+    if not _open(evaluations.by_id(db, draft.evaluation_id), questionnaire.id):
         abort(_ended(questionnaire))
     return questionnaire, dict(draft.answers), {**draft.meta, "evaluation_id": draft.evaluation_id}
 
