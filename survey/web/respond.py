@@ -149,7 +149,7 @@ def _save_answers(submission_id, answers):
     responses.save_draft_answers(get_db(), submission_id, answers)
 
 
-def _neighbours(visible, question_id):
+def neighbours(visible, question_id):
     """The previous and next question ids around `question_id` (None at the ends)."""
     ids = [q["id"] for q in visible]
     index = ids.index(question_id)
@@ -161,13 +161,29 @@ def _neighbours(visible, question_id):
 @bp.route("/r/<submission_id>/<question_id>", methods=["GET", "POST"])
 def question(submission_id, question_id):
     """Show one question; on POST check and keep the answer, then go on."""
-    questionnaire, answers, _meta = _load_draft(submission_id)
+    questionnaire, answers, meta = _load_draft(submission_id)
+
+    def link(kind, **values):
+        """The URL of this form's question or summary page."""
+        return url_for(f"respond.{kind}", submission_id=submission_id, **values)
+
+    return question_page(questionnaire, answers, meta, question_id,
+                         lambda kept: _save_answers(submission_id, kept), link, sid=submission_id)
+
+
+def question_page(questionnaire, answers, meta, question_id, save, link, template="respond/question.html",
+                  **context):
+    """One question of a form in progress: GET shows it, POST checks the answer, keeps it
+    with `save(answers)` and redirects to `link("question", question_id=...)` or
+    `link("summary")`. Shared by the respondent pages and the back office's preview of an
+    unpublished questionnaire (whose answers are never stored), so both behave the same.
+    """
     current = questionnaire.question(question_id)
     if current is None:
         abort(404)
     visible = questionnaire.visible_questions(answers)
     if current not in visible:
-        return redirect(url_for("respond.summary", submission_id=submission_id))
+        return redirect(link("summary"))
     error = error_text = None
     if request.method == "POST":
         raw = request.form.getlist("answer") if current["type"] == "multi" else request.form.get("answer")
@@ -176,7 +192,7 @@ def question(submission_id, question_id):
         try:
             value = questionnaire.parse(current, raw)
         except questionnaires.AnswerError as exc:
-            error, error_text = exc.code, _error_text(exc)
+            error, error_text = exc.code, answer_error_text(exc)
             answers[current["id"]] = raw  # show what was typed, not an empty box
         else:
             answers.pop(current["id"], None)
@@ -184,27 +200,26 @@ def question(submission_id, question_id):
                 answers[current["id"]] = value
             # A changed answer may hide later questions: keep only what stays visible.
             answers = questionnaire.clean_answers(answers, partial=True)
-            _save_answers(submission_id, answers)
+            save(answers)
             visible = questionnaire.visible_questions(answers)
-            _previous, following = _neighbours(visible, current["id"])
+            _previous, following = neighbours(visible, current["id"])
             back_to_summary = "summary" in (request.form.get("return"), request.args.get("return"))
             if back_to_summary:
                 # Back to the review page at the row just changed, not at its top.
-                return redirect(url_for("respond.summary", submission_id=submission_id,
-                                        _anchor=f"row-{current['id']}"))
+                return redirect(link("summary", _anchor=f"row-{current['id']}"))
             if following is None:
-                return redirect(url_for("respond.summary", submission_id=submission_id))
-            return redirect(url_for("respond.question", submission_id=submission_id, question_id=following))
-    previous, following = _neighbours(visible, current["id"])
+                return redirect(link("summary"))
+            return redirect(link("question", question_id=following))
+    previous, following = neighbours(visible, current["id"])
     position, count = questionnaire.progress(answers, current["id"])
     return render_template(
-        "respond/question.html", q=questionnaire, question=current, sid=submission_id,
+        template, q=questionnaire, question=current,
         position=position, count=count, previous=previous, error=error, error_text=error_text,
         value=answers.get(current["id"]), choices=questionnaire.choices(current),
         last=following is None and not questionnaire.may_follow(answers, current["id"]),
-        qtext=questionnaire.question_text(current, short_locale(), questionnaire.respondent_type(answers, _meta)),
+        qtext=questionnaire.question_text(current, short_locale(), questionnaire.respondent_type(answers, meta)),
         hint=_localised(current.get("hint"), short_locale()),
-        from_summary="summary" in (request.args.get("return"), request.form.get("return")),
+        from_summary="summary" in (request.args.get("return"), request.form.get("return")), **context,
     ), (400 if error else 200)
 
 
@@ -213,7 +228,7 @@ def _localised(words, lang):
     return (words.get(lang) or words.get("zh")) if words else None
 
 
-def _error_text(exc):
+def answer_error_text(exc):
     """What went wrong with an answer, in the respondent's language and plain words."""
     messages = {
         "required": lambda: gettext("请选择或填写后，再点“下一题”。"),
@@ -236,16 +251,21 @@ def _error_text(exc):
 def summary(submission_id):
     """Every answer on one page, each with a change link, before sending."""
     questionnaire, answers, meta = _load_draft(submission_id)
+    return render_template("respond/summary.html", sid=submission_id, **summary_context(questionnaire, answers, meta))
+
+
+def summary_context(questionnaire, answers, meta):
+    """What the summary page shows: the visible questions with their answers in words, and the
+    required ones still missing (shared with the back office's preview)."""
     visible = questionnaire.visible_questions(answers)
     missing = [q for q in visible if q.get("required") and q["id"] not in answers]
     who = questionnaire.respondent_type(answers, meta)
-    rows = [(q, questionnaire.question_text(q, short_locale(), who), _label(questionnaire, q, answers.get(q["id"])))
-            for q in visible if q["type"] != "note"]
-    return render_template("respond/summary.html", q=questionnaire, sid=submission_id,
-                           rows=rows, missing=missing)
+    rows = [(q, questionnaire.question_text(q, short_locale(), who),
+             answer_label(questionnaire, q, answers.get(q["id"]))) for q in visible if q["type"] != "note"]
+    return {"q": questionnaire, "rows": rows, "missing": missing}
 
 
-def _label(questionnaire, question, value):
+def answer_label(questionnaire, question, value):
     """The words of an answer as the respondent saw them, in the current locale."""
     if value is None:
         return None
