@@ -63,9 +63,10 @@ def create_app(test_config=None):
 
     evaluate.init_app(app)
     api.init_app(app)
-    from survey.web import scores
+    from survey.web import authoring, scores
 
     scores.init_app(app)
+    authoring.init_app(app)
     from survey.web import admin, api_submissions, conflicts, fieldwork, users
 
     fieldwork.init_app(app)
