@@ -248,3 +248,20 @@ def test_migration_12_marks_every_stored_questionnaire_published(release_1_db):
     assert {row[0] for row in db.execute("select status from questionnaire_versions").fetchall()} == {"published"}
     with pytest.raises(sqlite3.IntegrityError):
         db.execute("update questionnaires set status = 'open'")
+
+
+def test_migration_11_adds_questionnaire_drafts_and_per_evaluation_closing(release_1_db):
+    """Migration 11: an empty questionnaire_drafts table, and evaluation_questionnaires gains
+    closed_at with every questionnaire the upgrade gave to evaluation 1 still open."""
+    db = connect(release_1_db)
+    migrations.upgrade(db)
+    assert 11 in migrations.applied(db)
+    assert db.execute("select count(*) from questionnaire_drafts").fetchone()[0] == 0
+    uses = db.execute("select questionnaire_id, closed_at from evaluation_questionnaires"
+                      " where evaluation_id = 1 order by questionnaire_id").fetchall()
+    stored = [row[0] for row in db.execute("select id from questionnaires order by id").fetchall()]
+    assert [row[0] for row in uses] == stored and stored
+    assert all(row[1] is None for row in uses)
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("insert into questionnaire_drafts (evaluation_id, questionnaire_id, version, filename,"
+                   " definition, sha256, workbook, uploaded_at) values (1, 'x', 1, 'x.xlsx', '{}', 's', null, 'now')")
