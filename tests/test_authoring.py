@@ -269,3 +269,11 @@ def test_an_admin_may_author(client, people):
 def test_the_menu_shows_the_authoring_page_to_managers_only(app, people):
     assert "问卷工作簿" in log_in(app.test_client(), "mgr").get("/e/default/").text
     assert "问卷工作簿" not in log_in(app.test_client(), "eva").get("/e/default/").text
+
+
+def test_the_evaluations_questionnaires_page_links_the_downloads(manager):
+    page = manager.get("/e/default/questionnaires").text
+    for url in (f"{BASE_URL}/questionnaires/elder-satisfaction.xlsx",
+                f"{BASE_URL}/questionnaires/elder-satisfaction/paper.csv",
+                f"{BASE_URL}/questionnaires/elder-satisfaction/paper.xlsx", f"{BASE_URL}/"):
+        assert f'href="{url}"' in page, url
