@@ -277,3 +277,16 @@ def test_the_evaluations_questionnaires_page_links_the_downloads(manager):
                 f"{BASE_URL}/questionnaires/elder-satisfaction/paper.csv",
                 f"{BASE_URL}/questionnaires/elder-satisfaction/paper.xlsx", f"{BASE_URL}/"):
         assert f'href="{url}"' in page, url
+
+
+def test_an_oversized_or_empty_upload_is_refused_and_nothing_is_stored(app, manager, monkeypatch):
+    from survey.web import authoring
+
+    monkeypatch.setattr(authoring, "MAX_BYTES", 2048)
+    response = upload(manager, build())
+    assert response.status_code == 422
+    assert "文件超过 2 KiB" in response.text
+    empty = upload(manager, b"")
+    assert empty.status_code == 422
+    assert "请选择一个 .xlsx 工作簿" in empty.text or "文件是空的" in empty.text
+    assert stored_nothing(app)
