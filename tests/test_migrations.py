@@ -250,12 +250,12 @@ def test_migration_12_marks_every_stored_questionnaire_published(release_1_db):
         db.execute("update questionnaires set status = 'open'")
 
 
-def test_migration_11_adds_questionnaire_drafts_and_per_evaluation_closing(release_1_db):
-    """Migration 11: an empty questionnaire_drafts table, and evaluation_questionnaires gains
+def test_migration_13_adds_questionnaire_drafts_and_per_evaluation_closing(release_1_db):
+    """Migration 13: an empty questionnaire_drafts table, and evaluation_questionnaires gains
     closed_at with every questionnaire the upgrade gave to evaluation 1 still open."""
     db = connect(release_1_db)
     migrations.upgrade(db)
-    assert 11 in migrations.applied(db)
+    assert 13 in migrations.applied(db)
     assert db.execute("select count(*) from questionnaire_drafts").fetchone()[0] == 0
     uses = db.execute("select questionnaire_id, closed_at from evaluation_questionnaires"
                       " where evaluation_id = 1 order by questionnaire_id").fetchall()

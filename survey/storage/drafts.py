@@ -1,10 +1,16 @@
 """Questionnaire drafts of an evaluation: uploaded workbooks waiting to be previewed and
-published, and closing a questionnaire in one evaluation (migration 11).
+published, and closing a questionnaire in one evaluation (migration 13).
 
 A draft is the definition read from an uploaded workbook (JSON, as the library stores
-it) and the workbook itself, kept per evaluation until a manager publishes it. The
-library tables (`questionnaires`, `questionnaire_versions`) only ever hold published
-versions, so an unpublished draft can never be answered, measured or exported.
+it) and the workbook itself, kept per evaluation until a manager publishes it. Nothing of
+it reaches the library (`questionnaires`, `questionnaire_versions`) before that, so an
+unpublished draft can never be answered, measured or exported, and a corrected upload
+does not use up a version number. (The `questionnaires import` command's drafts, which
+are library versions with status 'draft', are another path to the same library.)
+
+Closing here is per evaluation (`evaluation_questionnaires.closed_at`): a manager stops
+their own evaluation's links and no other's. `questionnaires close` on the command line
+closes a questionnaire in the library, for every evaluation.
 """
 
 import hashlib
@@ -76,8 +82,13 @@ def publish(db, evaluation_id, draft_id):
     draft = get(db, evaluation_id, draft_id)
     if draft is None:
         raise DraftError(f"no draft {draft_id}")
+    qid, version = draft["questionnaire_id"], draft["version"]
     try:
         result = questionnaires.store_definition(db, draft["definition"])
+        # The same content imported as a library draft (`questionnaires import`) is stored
+        # already, unpublished: publish that version.
+        if {row[0]: row[1] for row in questionnaires.versions(db, qid)}.get(version) == "draft":
+            questionnaires.publish(db, qid, version)
     except questionnaires.QuestionnaireError as exc:
         raise DraftError(str(exc)) from None
     now = _now()
@@ -85,7 +96,7 @@ def publish(db, evaluation_id, draft_id):
         db.execute(
             "insert into evaluation_questionnaires (evaluation_id, questionnaire_id, added_at) values (?, ?, ?)"
             " on conflict (evaluation_id, questionnaire_id) do update set closed_at = null",
-            [evaluation_id, draft["questionnaire_id"], now])
+            [evaluation_id, qid, now])
         db.execute("update questionnaire_drafts set published_at = coalesce(published_at, ?) where id = ?",
                    [now, draft_id])
     return result

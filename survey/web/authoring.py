@@ -2,7 +2,7 @@
 
 Under /e/<evaluation>/authoring: upload an XLSForm-style workbook (survey.xlsform reads
 it); a refused workbook lists its problems per cell (表, 行, 列, 问题) and stores nothing;
-a valid one is kept as a draft (survey.storage.drafts, migration 11) and previewed at
+a valid one is kept as a draft (survey.storage.drafts, migration 13) and previewed at
 phone size with the real respondent pages, whose answers live in the manager's session
 only (nothing reaches `responses`); publishing stores the version in the library and
 adds it to the evaluation; closing stops its links (they show the "ended" page). Each
