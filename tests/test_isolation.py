@@ -17,7 +17,8 @@ import pytest
 from evaluation_builders import build
 
 from app import create_app
-from survey.storage import evaluations
+from survey import questionnaires
+from survey.storage import drafts, evaluations
 from survey.storage.db import get_db
 from survey.web import api
 from survey.web.auth import PUBLIC_ENDPOINTS, create_user
@@ -61,7 +62,11 @@ def world(tmp_path_factory):
                 tokens[role] = api.create_token(db, f"one-{role}")
         # The fresh database's `default` evaluation: nobody of the first holds a role in it.
         default = evaluations.get(db, "default")
-    return {"app": app, "one": one, "two": two, "tokens": tokens, "default": default}
+        # A questionnaire workbook uploaded in the second (a draft of the back office's authoring).
+        definition = questionnaires.get(db, "elder-satisfaction").definition
+        questionnaire_draft = drafts.save(db, two.evaluation.id, "two.xlsx", definition, b"PK", "two")
+    return {"app": app, "one": one, "two": two, "tokens": tokens, "default": default,
+            "questionnaire_draft": questionnaire_draft}
 
 
 def markers(two):
@@ -95,6 +100,7 @@ def argument_values(world, rule, slug):
         "response_id": [str(i) for i in two.response_ids[:1]],
         "submission_id": [two.submission_ids[0], two.draft_ids[0]],
         "question_id": ["overall", "suggestion"],
+        "draft_id": [str(world["questionnaire_draft"])],
         "fmt": list(FORMATS),
         "kind": ["distribution", "sites", "trend"],
         "what": ["responses", "measures"],
