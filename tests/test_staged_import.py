@@ -39,6 +39,7 @@ def site(db):
 def small_chunks(monkeypatch):
     """Chunks of 7 responses, so a few dozen rows take several transactions."""
     monkeypatch.setattr(staged_import, "CHUNK", 7)
+    monkeypatch.setattr(staged_import, "STEP_PAUSE_S", 0)
 
 
 def test_import_is_invisible_until_complete_and_releases_the_lock_between_chunks(db, site, small_chunks, app,
