@@ -204,6 +204,8 @@ def fingerprint(path):
         counts = {name: conn.execute(f'select count(*) from "{name}"').fetchone()[0] for name in tables}
         migrations = sorted(row[0] for row in conn.execute("select number from schema_migrations")) \
             if "schema_migrations" in counts else []
+        versions = sorted(f"{q} v{v} {sha}" for q, v, sha in conn.execute(
+            "select questionnaire_id, version, sha256 from questionnaire_versions"))
         per_q = {}
         for qid, excluded, n in conn.execute(
                 "select questionnaire_id, excluded = 0, count(*) from responses group by 1, 2"):
@@ -215,7 +217,7 @@ def fingerprint(path):
             per_q[qid]["answers"][f"{question}={value}"] = n
     finally:
         conn.close()
-    return {"tables": counts, "migrations": migrations, "questionnaires": per_q}
+    return {"tables": counts, "migrations": migrations, "questionnaires": per_q, "versions": versions}
 
 
 def digest(print_):
@@ -238,11 +240,14 @@ def differences(before, after):
     """What changed between two fingerprints, as readable lines ([] when the data is the same).
 
     Tables new after the upgrade (the migration's own) are not differences; the table of
-    migrations is compared apart (it gains a row per migration applied).
+    migrations is compared apart (it gains a row per migration applied), and so are the
+    questionnaire versions: init-db adds the release's new versions, and every version
+    stored before must still be there with the same content (sha256).
     """
-    found = []
+    found = [f"questionnaire version gone or changed: {v}"
+             for v in sorted(set(before.get("versions", [])) - set(after.get("versions", [])))]
     for name, n in before["tables"].items():
-        if name == "schema_migrations":
+        if name in ("schema_migrations", "questionnaire_versions"):
             continue
         if name not in after["tables"]:
             found.append(f"table {name} ({n:,} rows) is gone")
