@@ -385,29 +385,38 @@ def _count_cells(archive: zipfile.ZipFile, sheet: str | None) -> None:
                                   "split it into smaller files")
 
 
-def xlsx_rows(data: bytes, max_rows: int = XLSX_MAX_ROWS) -> Iterator[tuple[int, list[str]]]:
-    """Yield (row number, cell texts) of the first sheet after check_xlsx; refuse bad cells."""
-    check_xlsx(data, max_rows)
+def _open_workbook(data: bytes) -> Any:
+    """openpyxl's read-only workbook of checked bytes; a damaged file is refused."""
     from openpyxl import load_workbook  # imported here: only workbook readers pay for it
 
     try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds on a damaged file
         raise FileRefused(f"not a readable .xlsx file ({type(exc).__name__})") from None
+
+
+def _sheet_rows(sheet: Any, max_rows: int, where: str, name: str) -> Iterator[tuple[int, list[str]]]:
+    """Yield (row number, cell texts) of one sheet; `where` prefixes a too-many-rows place
+    ("" or "sheet X "), `name` names the sheet when its XML cannot be read."""
+    try:
+        for number, row in enumerate(sheet.iter_rows(values_only=True), 1):
+            if number > max_rows + 1:
+                raise FileRefused(f"more than {max_rows} rows", f"{where}row {number}")
+            yield number, [_cell_text(cell, number, index) for index, cell in enumerate(row[:XLSX_MAX_COLUMNS])]
+    except FileRefused:
+        raise
+    except Exception as exc:  # a damaged sheet part
+        raise FileRefused(f"{name} cannot be read ({type(exc).__name__})") from None
+
+
+def xlsx_rows(data: bytes, max_rows: int = XLSX_MAX_ROWS) -> Iterator[tuple[int, list[str]]]:
+    """Yield (row number, cell texts) of the first sheet after check_xlsx; refuse bad cells."""
+    check_xlsx(data, max_rows)
+    workbook = _open_workbook(data)
     try:
         if not workbook.worksheets:
             raise FileRefused("the workbook has no sheet")
-        sheet = workbook.worksheets[0]
-        try:
-            for number, row in enumerate(sheet.iter_rows(values_only=True), 1):
-                if number > max_rows + 1:
-                    raise FileRefused(f"more than {max_rows} rows", f"row {number}")
-                yield number, [_cell_text(cell, number, index)
-                               for index, cell in enumerate(row[:XLSX_MAX_COLUMNS])]
-        except FileRefused:
-            raise
-        except Exception as exc:  # a damaged sheet part
-            raise FileRefused(f"the first sheet cannot be read ({type(exc).__name__})") from None
+        yield from _sheet_rows(workbook.worksheets[0], max_rows, "", "the first sheet")
     finally:
         workbook.close()
 
@@ -456,26 +465,12 @@ def xlsx_sheets(data: bytes, max_rows: int = XLSX_MAX_ROWS) -> dict[str, list[tu
     sheet cannot carry the bomb the first one is checked for.
     """
     check_xlsx(data, max_rows, all_sheets=True)
-    from openpyxl import load_workbook  # imported here: only workbook readers pay for it
-
-    try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds on a damaged file
-        raise FileRefused(f"not a readable .xlsx file ({type(exc).__name__})") from None
+    workbook = _open_workbook(data)
     sheets: dict[str, list[tuple[int, list[str]]]] = {}
     try:
         for sheet in workbook.worksheets:
-            rows = sheets.setdefault(str(sheet.title).strip(), [])
-            try:
-                for number, row in enumerate(sheet.iter_rows(values_only=True), 1):
-                    if number > max_rows + 1:
-                        raise FileRefused(f"more than {max_rows} rows", f"sheet {sheet.title} row {number}")
-                    rows.append((number, [_cell_text(cell, number, index)
-                                          for index, cell in enumerate(row[:XLSX_MAX_COLUMNS])]))
-            except FileRefused:
-                raise
-            except Exception as exc:  # a damaged sheet part
-                raise FileRefused(f"sheet {sheet.title} cannot be read ({type(exc).__name__})") from None
+            sheets.setdefault(str(sheet.title).strip(), []).extend(
+                _sheet_rows(sheet, max_rows, f"sheet {sheet.title} ", f"sheet {sheet.title}"))
     finally:
         workbook.close()
     return sheets
