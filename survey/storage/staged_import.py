@@ -112,9 +112,9 @@ def publish(db, batch_id, staged_qid, questionnaire_id, on_step=None):
     id's counts. Return the figures {moved, steps, longest_s, total_s}. Also finishes a
     batch whose import crashed here.
 
-    The tally trigger on updates is dropped for each rename (it would re-count every
-    answer one UPSERT at a time) and recreated in the same transaction, so other writers
-    never miss it; tallies.add_responses counts the chunk in grouped statements instead.
+    The tally trigger on updates is left out of each rename (it would re-count every
+    answer one UPSERT at a time; tallies.without_update_trigger); tallies.add_responses
+    counts the chunk in grouped statements instead.
     """
     with transaction(db):
         row = db.execute("select status, evaluation_id from import_batches where id = ?", [batch_id]).fetchone()
@@ -131,10 +131,9 @@ def publish(db, batch_id, staged_qid, questionnaire_id, on_step=None):
             db.execute("delete from temp.publish_chunk")
             db.execute("insert into temp.publish_chunk select id from responses where questionnaire_id = ? limit ?",
                        [staged_qid, FLIP_CHUNK])
-            db.execute("drop trigger if exists tally_response_update")
-            renamed = db.execute("update responses set questionnaire_id = ? where id in"
-                                 " (select id from temp.publish_chunk)", [questionnaire_id]).rowcount
-            tallies.create_schema(db)  # recreates the trigger (idempotent otherwise)
+            with tallies.without_update_trigger(db):
+                renamed = db.execute("update responses set questionnaire_id = ? where id in"
+                                     " (select id from temp.publish_chunk)", [questionnaire_id]).rowcount
             tallies.add_responses(db, "select id from temp.publish_chunk")
             db.execute("update import_batches set heartbeat_at = ? where id = ?", [_now(), batch_id])
             if not renamed:

@@ -38,6 +38,8 @@ and GROUP BY expressions on a tally aliased as `r`, and sums `n` instead of coun
 rows. It falls back to the raw tables when a period bound is finer than a month.
 """
 
+from contextlib import contextmanager
+
 # Every tally row belongs to one evaluation and one questionnaire: the same questionnaire
 # in two evaluations never shares a count (migration 9 added evaluation_id).
 SCOPE = ("evaluation_id", "questionnaire_id")
@@ -111,6 +113,35 @@ def _add_response(prefix, sign):
                       f" on conflict(key) do update set n = n + excluded.n;" for dim in MARGINALS))
 
 
+def _triggers():
+    """{trigger name: its SQL after the name}: the triggers that keep the tallies exact."""
+    return {
+        "tally_answer_insert": "after insert on answers begin "
+        + _add_answers("r", 1, "from responses r join (select new.question_id as question_id, new.value as value) a"
+                               " where r.id = new.response_id") + " end",
+        "tally_answer_delete": "after delete on answers begin "
+        + _add_answers("r", -1, "from responses r join (select old.question_id as question_id, old.value as value) a"
+                                " where r.id = old.response_id") + " end",
+        "tally_response_insert": "after insert on responses begin " + _add_response("new", 1) + " end",
+        "tally_response_delete": "after delete on responses begin " + _add_response("old", -1) + " end",
+        "tally_response_update": f"after update of {WATCHED} on responses begin "
+        + _add_response("old", -1) + _add_response("new", 1)
+        + _add_answers("old", -1, "from answers a where a.response_id = old.id")
+        + _add_answers("new", 1, "from answers a where a.response_id = new.id") + " end",
+    }
+
+
+@contextmanager
+def without_update_trigger(db):
+    """Run the block (inside the caller's transaction) without the trigger that re-counts a
+    response whose fields change: for a bulk rename whose counts the caller adds itself
+    (add_responses). Recreated in the same transaction, so no other writer ever misses it;
+    if the block fails, rolling the transaction back restores it (SQLite's DDL is transactional)."""
+    db.execute("drop trigger if exists tally_response_update")
+    yield
+    db.execute(f"create trigger if not exists tally_response_update {_triggers()['tally_response_update']}")
+
+
 def create_schema(db):
     """Create the tally tables and their triggers; fill them from existing rows when new.
 
@@ -146,20 +177,7 @@ def create_schema(db):
     for table in ("answer_marginals", "response_marginals"):
         db.execute(f"create index if not exists tallies_{table}_scope"
                    f" on {table} (evaluation_id, questionnaire_id, dim, excluded, submitted_at)")
-    triggers = {
-        "tally_answer_insert": "after insert on answers begin "
-        + _add_answers("r", 1, "from responses r join (select new.question_id as question_id, new.value as value) a"
-                               " where r.id = new.response_id") + " end",
-        "tally_answer_delete": "after delete on answers begin "
-        + _add_answers("r", -1, "from responses r join (select old.question_id as question_id, old.value as value) a"
-                                " where r.id = old.response_id") + " end",
-        "tally_response_insert": "after insert on responses begin " + _add_response("new", 1) + " end",
-        "tally_response_delete": "after delete on responses begin " + _add_response("old", -1) + " end",
-        "tally_response_update": f"after update of {WATCHED} on responses begin "
-        + _add_response("old", -1) + _add_response("new", 1)
-        + _add_answers("old", -1, "from answers a where a.response_id = old.id")
-        + _add_answers("new", 1, "from answers a where a.response_id = new.id") + " end",
-    }
+    triggers = _triggers()
     if "answer_marginals" not in tables:  # triggers of an older version lack the marginals
         for name in triggers:
             db.execute(f"drop trigger if exists {name}")
