@@ -106,10 +106,10 @@ def local_seconds_formatter(zone_name=DEFAULT_ZONE):
         key = value[:13]
         base = hours.get(key)
         if base is None:
-            start = datetime.fromisoformat(key + ":00:00+00:00")
-            offsets = {start.astimezone(tz).utcoffset(), (start + timedelta(seconds=3599)).astimezone(tz).utcoffset()}
-            whole = len(offsets) == 1 and next(iter(offsets)).total_seconds() % 3600 == 0
-            base = hours[key] = start.astimezone(tz).strftime("%Y-%m-%d %H") if whole else ""
+            hour = datetime.fromisoformat(key + ":00:00+00:00")
+            start, end = hour.astimezone(tz), (hour + timedelta(seconds=3599)).astimezone(tz)  # in UTC, then local
+            whole = start.utcoffset() == end.utcoffset() and start.utcoffset().total_seconds() % 3600 == 0
+            base = hours[key] = start.strftime("%Y-%m-%d %H") if whole else ""
         if not base:
             return format_local(value, zone_name, "%Y-%m-%d %H:%M:%S")
         return f"{base}:{value[14:19]}"
