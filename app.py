@@ -29,6 +29,11 @@ def create_app(test_config=None):
         IMPORT_MAX_BYTES=256 * 1024 * 1024,  # `responses import` on the server: paper campaigns
         IMPORT_MAX_ROWS=1_000_000,
         WTF_CSRF_TIME_LIMIT=None,  # a slow elder must not lose the form to a token timeout
+        # Submissions joined into one transaction per fsync behind the writer gate
+        # (survey/storage/group_commit.py; benchmarks/RESULTS.md). A served app has it on
+        # (FLASK_GROUP_COMMIT=false turns it off); a test app opts in, since each writer is
+        # a thread per database and every test has its own database.
+        GROUP_COMMIT=test_config is None,
     )
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)

@@ -3,6 +3,7 @@
 import os
 import sqlite3
 import threading
+import time
 
 import click
 import sqlite_utils
@@ -10,6 +11,7 @@ from flask import current_app, g
 from flask.cli import with_appcontext
 
 from survey.storage import migrations
+from survey.storage.writer_gate import gate_for
 
 
 def connect(path):
@@ -24,13 +26,40 @@ def connect(path):
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-    return sqlite_utils.Database(conn)
+    database = sqlite_utils.Database(conn)
+    # transaction() queues writers in the kernel instead of SQLite's sleeping busy handler.
+    database.writer_gate = None if str(path) == ":memory:" else gate_for(os.path.abspath(path))
+    if database.writer_gate is not None:
+        # Checkpoints run after the writer left the gate (checkpoint_if_due), not inside
+        # the COMMIT that happens to cross 1,000 WAL pages while every other writer waits.
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+    return database
+
+
+WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024  # SQLite's default: 1,000 pages of 4 KiB
+
+
+def checkpoint_if_due(db):
+    """Copy the WAL back into the database once it holds WAL_CHECKPOINT_BYTES (PASSIVE: it
+    never waits for or blocks a writer; when another connection is checkpointing already,
+    SQLite returns at once). Called by writers after leaving the gate."""
+    gate = getattr(db, "writer_gate", None)
+    if gate is None:
+        return
+    try:
+        if os.stat(gate.wal_path).st_size < WAL_CHECKPOINT_BYTES:
+            return
+        db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    except (OSError, sqlite3.Error):
+        pass  # a missing WAL or a busy checkpointer: the next writer tries again
 
 
 # Below gunicorn's 30 s worker timeout, so a writer stuck behind a wedged lock gets
 # "database is locked" (a calm 503 and a fresh connection) instead of a killed worker.
 BUSY_TIMEOUT_S = 20
 READY_WAIT_MS = 5000
+READY_FOR_S = 1.0
+_ready_until = {}  # database path -> monotonic time until which its last good probe stands
 
 # SQLite result codes after which a connection may be stuck in a bad state for good:
 # a connection opened while the files were unwritable stays read-only after they are
@@ -161,24 +190,34 @@ def close_db(e=None):
 def readiness():
     """None if this server can write to its database now, else the reason it cannot.
 
-    BEGIN IMMEDIATE alone succeeds on a read-only connection, so the probe writes
-    (a table created and rolled back). It waits at most READY_WAIT_MS for the write
-    lock: longer than any one step of a paper import, shorter than a monitor's patience.
+    BEGIN IMMEDIATE alone succeeds on a read-only connection, so the probe writes: it
+    sets the header's user_version to the value it has, then rolls back. (It used to
+    create a table and roll back; a schema change, even rolled back, makes the
+    connection re-read the whole schema, 1.5 ms a probe.) It waits at most
+    READY_WAIT_MS for the write lock: longer than any one step of a paper import,
+    shorter than a monitor's patience. A probe that succeeded stands for READY_FOR_S,
+    so a monitor polling many times a second does not queue for the write lock each
+    time; the files' permissions are checked on every call.
     """
     path = current_app.config["DATABASE"]
     reason = files_writable(path)
     if reason:
+        _ready_until.pop(str(path), None)
         return reason
+    if time.monotonic() < _ready_until.get(str(path), 0.0):
+        return None
     db = get_db()
     conn = db.conn
     try:
         conn.execute(f"PRAGMA busy_timeout={READY_WAIT_MS}")
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("CREATE TABLE _health_probe (x)")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            conn.execute(f"PRAGMA user_version = {int(version)}")
         finally:
             conn.execute("ROLLBACK")
     except sqlite3.Error as exc:
+        _ready_until.pop(str(path), None)
         if is_transient(exc):
             discard_connections()
         return f"database cannot be written: {exc} ({getattr(exc, 'sqlite_errorname', '')})"
@@ -187,6 +226,7 @@ def readiness():
             conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
         except sqlite3.Error:
             pass  # the connection was discarded above
+    _ready_until[str(path)] = time.monotonic() + READY_FOR_S
     return None
 
 
@@ -236,13 +276,30 @@ class transaction:
     def __init__(self, db):
         """Remember the database to run the transaction on."""
         self.db = db
+        self.gate = getattr(db, "writer_gate", None)
 
     def __enter__(self):
-        """Begin the transaction."""
-        self.db.execute("BEGIN IMMEDIATE")
+        """Pass the writer gate (survey/storage/writer_gate.py), then begin the transaction."""
+        if self.gate is not None:
+            self.gate.acquire(timeout=BUSY_TIMEOUT_S)
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._leave_gate()
+            raise
         return self.db
 
     def __exit__(self, exc_type, exc, tb):
         """Commit on success, roll back on any exception (which then propagates)."""
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        try:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self._leave_gate()
+        if exc_type is None:
+            checkpoint_if_due(self.db)
         return False
+
+    def _leave_gate(self):
+        """Let the next writer in."""
+        if self.gate is not None:
+            self.gate.release()

@@ -78,30 +78,48 @@ class Writer:
                 for _work, future in batch:
                     future.set_exception(exc)
                 continue
-            errors = self._commit(db, batch)
+            errors = self._commit_in_gate(db, batch)
             if not writable or any(database.is_transient(exc) for exc in errors):
                 _close(db)
                 db = None
 
+    def _commit_in_gate(self, db, batch):
+        """_commit behind the writer gate, so the workers' writers take turns without
+        SQLite's sleeping busy handler (survey/storage/writer_gate.py)."""
+        gate = getattr(db, "writer_gate", None)
+        if gate is None:
+            return self._commit(db, batch)
+        try:
+            gate.acquire(timeout=database.BUSY_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - every caller of this batch hears it
+            for _work, future in batch:
+                future.set_exception(exc)
+            return [exc]
+        try:
+            errors = self._commit(db, batch)
+        finally:
+            gate.release()
+        database.checkpoint_if_due(db)
+        return errors
+
     def _commit(self, db, batch):
-        """One IMMEDIATE transaction, a SAVEPOINT per write; results released after COMMIT.
+        """One IMMEDIATE transaction for the batch; results released after COMMIT.
+
+        The writes first run one after another with nothing between them. If one fails,
+        the transaction is rolled back and the batch runs again with a SAVEPOINT around
+        each write, so only the failing one is lost. (A savepoint for every write cost two
+        more statements each, and each statement inside the write lock gives up Python's
+        GIL and waits for it; failures are rare: bad input is refused before the batch.)
 
         Returns the exceptions raised (by single writes or by the transaction itself).
         """
-        outcomes = []
         try:
             db.execute("BEGIN IMMEDIATE")
-            for work, future in batch:
-                db.execute("SAVEPOINT one_write")
-                try:
-                    result = work(db)
-                except Exception as exc:  # this write alone fails; the others go on
-                    db.execute("ROLLBACK TO one_write")
-                    db.execute("RELEASE one_write")
-                    outcomes.append((future, None, exc))
-                else:
-                    db.execute("RELEASE one_write")
-                    outcomes.append((future, result, None))
+            outcomes = _writes(db, batch)
+            if outcomes is None:
+                db.execute("ROLLBACK")
+                db.execute("BEGIN IMMEDIATE")
+                outcomes = _writes_isolated(db, batch)
             db.execute("COMMIT")
         except Exception as exc:  # nothing of this batch is stored: every caller hears it
             try:
@@ -120,6 +138,35 @@ class Writer:
             else:
                 future.set_exception(exc)
         return [exc for _future, _result, exc in outcomes if exc is not None]
+
+
+def _writes(db, batch):
+    """Run every write of the batch; [(future, result, None), ...], or None if one raised."""
+    outcomes = []
+    for work, future in batch:
+        try:
+            outcomes.append((future, work(db), None))
+        except Exception:  # noqa: BLE001 - the caller re-runs the batch write by write
+            return None
+    return outcomes
+
+
+def _writes_isolated(db, batch):
+    """Run every write in its own SAVEPOINT: a failing one is rolled back alone and its
+    exception kept for its caller. Returns [(future, result or None, exception or None), ...]."""
+    outcomes = []
+    for work, future in batch:
+        db.execute("SAVEPOINT one_write")
+        try:
+            result = work(db)
+        except Exception as exc:  # this write alone fails; the others go on
+            db.execute("ROLLBACK TO one_write")
+            db.execute("RELEASE one_write")
+            outcomes.append((future, None, exc))
+        else:
+            db.execute("RELEASE one_write")
+            outcomes.append((future, result, None))
+    return outcomes
 
 
 def _close(db):
