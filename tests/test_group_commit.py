@@ -55,7 +55,9 @@ def test_concurrent_submissions_are_stored_once_each_in_fewer_transactions(group
         (first_id, first_created), (second_id, second_created) = outcomes
         assert first_created and not second_created and first_id == second_id, submission_id
     writer = group_commit.writer(grouped.config["DATABASE"])
-    assert writer.writes == 240 and writer.batches < 240  # some submissions shared a commit
+    # Each retry is answered by a read of the stored id, without a write; the originals
+    # shared commits.
+    assert writer.writes == 120 and writer.batches < 120
 
 
 def test_savepoint_rolls_back_only_the_failing_write_of_a_batch(grouped, db):

@@ -317,3 +317,16 @@ def _questionnaire_drafts(db):
         " uploaded_by text, uploaded_at text not null, published_at text)")
     db.execute("create index if not exists questionnaire_drafts_evaluation on questionnaire_drafts (evaluation_id)")
     db.execute("alter table evaluation_questionnaires add column closed_at text")
+
+
+@migration(14, "a stored response deletes its draft")
+def _response_clears_draft(db):
+    """The draft of a submission goes when its response is stored, in the same statement.
+
+    The respondent pages keep answers in `drafts` until the final submit. Deleting the
+    draft was a statement of its own inside the write lock on every submission, each of
+    which gives up Python's GIL and waits to get it back under load; as a trigger it runs
+    inside the response's INSERT, for every entry path (pages, staff app, API, imports).
+    """
+    db.execute("create trigger if not exists response_clears_draft after insert on responses"
+               " begin delete from drafts where submission_id = new.submission_id; end")

@@ -107,8 +107,8 @@ def load_api_user():
 
     Only under /api/: a token opens the API, never the back-office pages.
     """
-    if not request.path.startswith("/api/"):
-        return
+    if not request.path.startswith("/api/") or request.endpoint == "api_submissions.submit":
+        return  # the submission endpoint reads its own kind of token (load_token_user)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() == "bearer":
