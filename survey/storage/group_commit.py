@@ -26,6 +26,7 @@ from concurrent.futures import Future
 
 from survey.storage import db as database
 from survey.storage.db import connect
+from survey.storage.writer_gate import per_process
 
 MAX_BATCH = 64
 _writers = {}
@@ -180,15 +181,7 @@ def _close(db):
 
 def writer(path):
     """This process's writer for the database at `path` (started on first use)."""
-    key = str(path)
-    current = _writers.get(key)
-    if current is not None and current.pid == os.getpid():
-        return current
-    with _lock:
-        current = _writers.get(key)
-        if current is None or current.pid != os.getpid():
-            current = _writers[key] = Writer(key)
-        return current
+    return per_process(_writers, _lock, path, Writer)
 
 
 def run(path, work):

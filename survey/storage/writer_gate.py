@@ -105,14 +105,20 @@ class WriterGate:
         return False
 
 
+def per_process(registry, lock, path, make):
+    """The object `registry` holds for `path` in this process, made by make(path) on first
+    use and again after a fork (a lock or a connection must never cross one)."""
+    key = str(path)
+    current = registry.get(key)
+    if current is not None and current.pid == os.getpid():
+        return current
+    with lock:
+        current = registry.get(key)
+        if current is None or current.pid != os.getpid():
+            current = registry[key] = make(key)
+        return current
+
+
 def gate_for(path):
     """This process's gate for the database file at `path`."""
-    key = str(path)
-    gate = _gates.get(key)
-    if gate is not None and gate.pid == os.getpid():
-        return gate
-    with _registry_lock:
-        gate = _gates.get(key)
-        if gate is None or gate.pid != os.getpid():
-            gate = _gates[key] = WriterGate(key)
-        return gate
+    return per_process(_gates, _registry_lock, path, WriterGate)
