@@ -9,8 +9,9 @@ and reports requests/s, p50/p95/p99 latency and submits/s as a share of health/s
 Rate limiting stays ON, with the limit raised so the benchmark is not refused; submissions
 with a valid staff token are not counted against the address (survey/web/security.py), so
 they pay no counter. /health is the readiness check (a probe of the write lock at most once
-a second per worker, survey/storage/db.py), the cheapest request of this server. The load generator runs on the same 2 cores as
-the server, so both figures are depressed alike; the ratio is the comparable number.
+a second per worker, survey/storage/db.py), the cheapest request of this server. The load
+generator runs on the same 2 cores as the server, so both figures are depressed alike; the
+ratio is the comparable number.
 Targets (issue 15): at 64 clients, submits/s >= 40% of health's rate and p99 < 150 ms.
 `--compare` runs the server twice, with group commit (survey/storage/group_commit.py, the default)
 and without (FLASK_GROUP_COMMIT=false: each request commits on its own), side by side.

@@ -401,9 +401,11 @@ def _flagged_where(evaluation_id, questionnaire_id, rule=None, status=None):
     """WHERE and parameters of a questionnaire's flagged or excluded responses.
 
     The condition repeats the partial index idx_responses_flagged's own, so SQLite reads
-    that index (flagged responses only) instead of every response.
+    that index (flagged responses only) instead of every response. The unary + keeps the
+    evaluation term off the index choice: with it usable, SQLite's planner chose to scan
+    every response (70 ms at 200,000 against 11 ms through the partial index).
     """
-    clauses = ["r.questionnaire_id = ?", "(r.flags is not null or r.excluded = 1)", "r.evaluation_id = ?"]
+    clauses = ["r.questionnaire_id = ?", "(r.flags is not null or r.excluded = 1)", "+r.evaluation_id = ?"]
     params = [questionnaire_id, evaluation_id]
     if rule:
         if rule not in RULES:

@@ -735,10 +735,12 @@ def report_period(db, evaluation, questionnaire_id, filters, zone):
     first = first or evaluation.period_from
     last = last or evaluation.period_to
     if not first or not last:
-        # The index (evaluation, questionnaire, excluded, submitted_at) answers both at once.
-        row = db.execute("select min(submitted_at), max(submitted_at) from responses"
-                         " where evaluation_id = ? and questionnaire_id = ? and excluded = 0",
-                         [evaluation.id, questionnaire_id]).fetchone()
+        # Two queries, not one: SQLite reads a lone min() or max() as one step down the index
+        # (evaluation, questionnaire, excluded, submitted_at), but both in one statement as a
+        # walk over every entry (0.1 s at 200,000 responses).
+        row = [db.execute(f"select {end}(submitted_at) from responses"
+                          " where evaluation_id = ? and questionnaire_id = ? and excluded = 0",
+                          [evaluation.id, questionnaire_id]).fetchone()[0] for end in ("min", "max")]
         first = first or localtime.format_local(row[0], zone, "%Y-%m-%d") or "—"
         last = last or localtime.format_local(row[1], zone, "%Y-%m-%d") or "—"
     return str(first), str(last)
