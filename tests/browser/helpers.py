@@ -128,3 +128,12 @@ def _reach(page, server, state):
         tap_through(page, page.get_by_role("button", name="提交").first)
         expect(page.get_by_role("heading", name="提交成功")).to_be_visible()
     return sid
+
+
+def field_app_ready(page):
+    """Wait until the staff form's script has run and its offline queue is open.
+
+    A navigation counts as done when the URL changes, before the page's scripts have run:
+    reading window.fieldApp at that moment failed now and then under load."""
+    page.wait_for_function("() => window.fieldApp !== undefined")
+    page.evaluate("window.fieldApp.ready")

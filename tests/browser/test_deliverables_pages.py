@@ -15,6 +15,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from browser.conftest import PHONE, LiveServer, QuietHandler
+from browser.helpers import field_app_ready
 from survey import roster
 from survey.storage import evaluations
 from survey.storage.db import get_db
@@ -158,7 +159,7 @@ def test_offline_queue_shows_beijing_time_on_a_utc_phone(browser, live_server, s
         page.fill("#password", PASSWORD)
         page.get_by_role("button", name="登录").click()
         page.goto(live_server.url("/e/default/field/?q=elder-satisfaction"))
-        page.evaluate("window.fieldApp.ready")
+        field_app_ready(page)
         context.set_offline(True)
         page.locator(f'a[href*="household={staff_on_roster}&"]').click()
         expect(page.locator("#field-form")).to_be_visible()
@@ -168,7 +169,7 @@ def test_offline_queue_shows_beijing_time_on_a_utc_phone(browser, live_server, s
         page.locator('input[name="a-item_attitude"][value="4"]').check()
         page.get_by_role("button", name="保存").click()
         expect(page).to_have_url(live_server.url("/e/default/field/?q=elder-satisfaction"))
-        page.evaluate("window.fieldApp.ready")
+        field_app_ready(page)
         item = page.locator("#queue-list li").first
         expect(item).to_contain_text("保存于 9月2日 18:10")
         page.screenshot(path=str(artifacts / "deliverables-queue-beijing-time.png"), full_page=True)

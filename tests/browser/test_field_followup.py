@@ -16,6 +16,8 @@ from survey.storage.db import get_db
 from survey.web import links
 from survey.web.auth import create_user
 
+from .helpers import field_app_ready
+
 pytestmark = pytest.mark.browser
 
 PASSWORD = "field-followup-password"
@@ -64,7 +66,7 @@ def open_list(page, server):
     """The household list of elder-satisfaction for site 观音社区, ready."""
     page.goto(server.url("/e/default/field/?q=elder-satisfaction"))
     page.wait_for_load_state("load")
-    page.evaluate("window.fieldApp.ready")
+    field_app_ready(page)
 
 
 def household(page, household_id):
@@ -77,7 +79,7 @@ def open_form(page, household_id):
     household(page, household_id).locator("a").first.click()
     expect(page.locator("#field-form")).to_be_visible()
     page.wait_for_load_state("load")
-    page.evaluate("window.fieldApp.ready")
+    field_app_ready(page)
 
 
 def fill_interview(page):
@@ -92,7 +94,7 @@ def save(page, server):
     page.get_by_role("button", name="保存").click()
     expect(page).to_have_url(server.url("/e/default/field/?q=elder-satisfaction"))
     page.wait_for_load_state("load")  # field.js is deferred: fieldApp exists after parsing
-    page.evaluate("window.fieldApp.ready")
+    field_app_ready(page)
 
 
 def test_status_changes_on_save_and_second_interview_is_refused_then_set_aside(live_server, phone, field, artifacts):
@@ -172,7 +174,7 @@ def test_refused_form_can_be_corrected_and_sent(live_server, phone, field, artif
     expect(rejected).to_contain_text("没有勾选“知情同意”")
     rejected.get_by_role("link", name="修改后重发").click()
     page.wait_for_load_state("load")
-    page.evaluate("window.fieldApp.ready")
+    field_app_ready(page)
     expect(page.locator("#edit-notice")).to_be_visible()
     expect(page.locator('input[name="a-item_attitude"][value="4"]')).to_be_checked()
     expect(page.locator('input[name="a-overall"][value="5"]')).to_be_checked()

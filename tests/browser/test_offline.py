@@ -10,6 +10,8 @@ from survey.storage.db import get_db
 from survey.web import links
 from survey.web.auth import create_user
 
+from .helpers import field_app_ready
+
 pytestmark = pytest.mark.browser
 
 PASSWORD = "field-staff-password"
@@ -46,7 +48,7 @@ def test_three_forms_offline_sent_once(live_server, phone, field_setup):
     page.fill("#password", PASSWORD)
     page.get_by_role("button", name="登录").click()
     page.goto(live_server.url("/e/default/field/?q=elder-satisfaction"))
-    page.evaluate("window.fieldApp.ready")
+    field_app_ready(page)
     assert page.evaluate("navigator.serviceWorker.controller !== null")
     expect(page.locator("#unsent-count")).to_have_text("0")
 
@@ -56,10 +58,10 @@ def test_three_forms_offline_sent_once(live_server, phone, field_setup):
         page.locator(f'a[href*="household={household_id}&"]').click()
         fill_form(page)
         expect(page).to_have_url(live_server.url("/e/default/field/?q=elder-satisfaction"))
-        page.evaluate("window.fieldApp.ready")
+        field_app_ready(page)
     response = page.reload()
     assert response.from_service_worker
-    page.evaluate("window.fieldApp.ready")
+    field_app_ready(page)
     expect(page.locator("#unsent-count")).to_have_text("3")
     expect(page.locator("#queue-list li")).to_have_count(3)
     assert live_server.query("select count(*) from responses where household_id in (?, ?, ?)",

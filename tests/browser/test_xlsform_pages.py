@@ -15,6 +15,8 @@ from survey.storage.db import get_db
 from survey.web import links
 from survey.web.auth import create_user
 
+from .helpers import field_app_ready
+
 pytestmark = pytest.mark.browser
 
 PASSWORD = "xlsform-staff-password"
@@ -96,7 +98,7 @@ def test_staff_form_evaluates_compound_relevant_and_constraint(live_server, page
     page.get_by_role("button", name="登录").click()
     page.goto(live_server.url(f"/e/default/field/form/{QID}?household={staff_household}"))
     page.wait_for_load_state("load")
-    page.evaluate("window.fieldApp.ready")
+    field_app_ready(page)
     suggestion = page.locator('[data-question="suggestion"]')
     spend = page.locator('[data-question="spend"]')
     expect(suggestion).to_be_hidden()
