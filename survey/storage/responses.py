@@ -173,16 +173,23 @@ def insert_response(db, row, clean, config=None):
         [row[c] for c in columns],
     )
     response_id = cursor.lastrowid
+    insert_answers(db, response_id, clean)
+    return response_id
+
+
+def insert_answers(db, response_id, clean):
+    """Insert one answers row per value of `clean` for a response (inside a transaction).
+
+    One statement for all the answers: each statement a writer runs inside the write lock
+    gives up Python's GIL and waits to get it back from the request threads, which doubled
+    the lock's hold time under load. json_each keeps the order (rowid order is the answers'
+    order) and the JSON types (text stays text, numbers stay numbers).
+    """
     pairs = [[question_id, single] for question_id, value in clean.items()
              for single in (value if isinstance(value, list) else [value])]
-    # One statement for all the answers: each statement a writer runs inside the write lock
-    # gives up Python's GIL and waits to get it back from the request threads, which
-    # doubled the lock's hold time under load. json_each keeps the order (rowid order is
-    # the answers' order) and the JSON types (text stays text, numbers stay numbers).
     db.execute("insert into answers (response_id, question_id, value)"
                " select ?, value ->> 0, value ->> 1 from json_each(?)",
                [response_id, json.dumps(pairs, ensure_ascii=False)])
-    return response_id
 
 
 def record_many(db, items):

@@ -60,10 +60,7 @@ def decide(db, evaluation_id, conflict_id, decision, username):
             questionnaire = questionnaires.get(db, row[1])
             clean = questionnaire.clean_answers(second.get("answers") or {})
             db.execute("delete from answers where response_id = ?", [response_id])
-            for question_id, value in clean.items():
-                for single in value if isinstance(value, list) else [value]:
-                    db.execute("insert into answers (response_id, question_id, value) values (?, ?, ?)",
-                               [response_id, question_id, single])
+            responses.insert_answers(db, response_id, clean)
         db.execute("update submission_conflicts set status = ?, decided_by = ?, decided_at = ? where id = ?",
                    [decision, username, responses.now_iso(), conflict_id])
 
