@@ -56,9 +56,10 @@ def test_a_writer_that_waits_too_long_gets_a_transient_busy_error(tmp_path):
     done = threading.Event()
 
     def holder():
-        with gate:
-            held.set()
-            done.wait(5)
+        gate.acquire(timeout=1)
+        held.set()
+        done.wait(5)
+        gate.release()
 
     thread = threading.Thread(target=holder)
     thread.start()

@@ -4,6 +4,7 @@ import os
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 
 import click
 import sqlite_utils
@@ -264,42 +265,40 @@ def init_app(app):
     app.cli.add_command(init_db_command)
 
 
-class transaction:
-    """`with transaction(db):` runs the block as one IMMEDIATE transaction.
+@contextmanager
+def writer_turn(db):
+    """Hold `db`'s writer gate (survey/storage/writer_gate.py) around the block, then
+    checkpoint the WAL if it is due, outside the gate. A connection without a gate (in
+    memory) just runs the block. Every writer of the app takes its turn here: transaction()
+    and the group-commit writer."""
+    gate = getattr(db, "writer_gate", None)
+    if gate is None:
+        yield
+        return
+    gate.acquire(timeout=BUSY_TIMEOUT_S)
+    try:
+        yield
+    finally:
+        gate.release()
+    checkpoint_if_due(db)
+
+
+@contextmanager
+def transaction(db):
+    """`with transaction(db):` runs the block as one IMMEDIATE transaction, in the
+    writer's turn (writer_turn).
 
     IMMEDIATE takes the write lock up front, so two concurrent submitters queue on
     busy_timeout instead of failing half way with SQLITE_BUSY on lock upgrade.
     Inside, write with `db.execute` only: sqlite-utils' table helpers commit on
-    their own and would end the transaction early.
+    their own and would end the transaction early. Commits on success, rolls back on
+    any exception (which then propagates).
     """
-
-    def __init__(self, db):
-        """Remember the database to run the transaction on."""
-        self.db = db
-        self.gate = getattr(db, "writer_gate", None)
-
-    def __enter__(self):
-        """Pass the writer gate (survey/storage/writer_gate.py), then begin the transaction."""
-        if self.gate is not None:
-            self.gate.acquire(timeout=BUSY_TIMEOUT_S)
+    with writer_turn(db):
+        db.execute("BEGIN IMMEDIATE")
         try:
-            self.db.execute("BEGIN IMMEDIATE")
+            yield db
         except BaseException:
-            self._leave_gate()
+            db.execute("ROLLBACK")
             raise
-        return self.db
-
-    def __exit__(self, exc_type, exc, tb):
-        """Commit on success, roll back on any exception (which then propagates)."""
-        try:
-            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
-        finally:
-            self._leave_gate()
-        if exc_type is None:
-            checkpoint_if_due(self.db)
-        return False
-
-    def _leave_gate(self):
-        """Let the next writer in."""
-        if self.gate is not None:
-            self.gate.release()
+        db.execute("COMMIT")

@@ -85,23 +85,15 @@ class Writer:
                 db = None
 
     def _commit_in_gate(self, db, batch):
-        """_commit behind the writer gate, so the workers' writers take turns without
-        SQLite's sleeping busy handler (survey/storage/writer_gate.py)."""
-        gate = getattr(db, "writer_gate", None)
-        if gate is None:
-            return self._commit(db, batch)
+        """_commit in this writer's turn (survey.storage.db.writer_turn), so the workers'
+        writers take turns without SQLite's sleeping busy handler."""
         try:
-            gate.acquire(timeout=database.BUSY_TIMEOUT_S)
-        except Exception as exc:  # noqa: BLE001 - every caller of this batch hears it
+            with database.writer_turn(db):
+                return self._commit(db, batch)
+        except Exception as exc:  # noqa: BLE001 - the gate refused (timeout): every caller of this batch hears it
             for _work, future in batch:
                 future.set_exception(exc)
             return [exc]
-        try:
-            errors = self._commit(db, batch)
-        finally:
-            gate.release()
-        database.checkpoint_if_due(db)
-        return errors
 
     def _commit(self, db, batch):
         """One IMMEDIATE transaction for the batch; results released after COMMIT.

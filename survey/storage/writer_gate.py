@@ -7,12 +7,13 @@ writer that lost a few times sleeps tens of milliseconds while others take the l
 between its attempts, and the lock stands idle while sleepers sleep: at 64 clients the
 submissions' p99 was 0.7-2.6 s for about 2 ms of work each (benchmarks/RESULTS.md).
 
-So `transaction()` (survey/storage/db.py) and the group-commit writer first pass this
-gate: a re-entrant lock for the threads of one process, then an exclusive flock(2) on
-`<database>-writer.lock` for the processes (gunicorn workers, the CLI). A blocked
-flock is woken by the kernel the moment the holder lets go, so the write lock passes
-from one writer to the next without idle sleeps; SQLite's busy handler is left only for
-writers that do not pass the gate (a sqlite3 shell, an older build).
+So every writer of the app (survey.storage.db.writer_turn: transaction() and the
+group-commit writer) first passes this gate: a re-entrant lock for the threads of one
+process, then an exclusive flock(2) on `<database>-writer.lock` for the processes
+(gunicorn workers, the CLI). A blocked flock is woken by the kernel the moment the
+holder lets go, so the write lock passes from one writer to the next without idle
+sleeps; SQLite's busy handler is left only for writers that do not pass the gate (a
+sqlite3 shell, an older build).
 
 flock, not fcntl: closing any descriptor of a file drops every fcntl lock the process
 holds on it (survey/storage/db.py, files_writable); flock belongs to the open file
@@ -93,16 +94,6 @@ class WriterGate:
             except OSError:
                 return None
         return self.fd
-
-    def __enter__(self):
-        """`with gate:` waits without a limit of its own (SQLite's busy timeout still applies)."""
-        self.acquire(timeout=-1)
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        """Leave the gate whatever happened inside."""
-        self.release()
-        return False
 
 
 def per_process(registry, lock, path, make):
