@@ -201,11 +201,12 @@ def readiness():
     time; the files' permissions are checked on every call.
     """
     path = current_app.config["DATABASE"]
+    key = str(path)
     reason = files_writable(path)
     if reason:
-        _ready_until.pop(str(path), None)
+        _ready_until.pop(key, None)
         return reason
-    if time.monotonic() < _ready_until.get(str(path), 0.0):
+    if time.monotonic() < _ready_until.get(key, 0.0):
         return None
     db = get_db()
     conn = db.conn
@@ -218,7 +219,7 @@ def readiness():
         finally:
             conn.execute("ROLLBACK")
     except sqlite3.Error as exc:
-        _ready_until.pop(str(path), None)
+        _ready_until.pop(key, None)
         if is_transient(exc):
             discard_connections()
         return f"database cannot be written: {exc} ({getattr(exc, 'sqlite_errorname', '')})"
@@ -227,7 +228,7 @@ def readiness():
             conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
         except sqlite3.Error:
             pass  # the connection was discarded above
-    _ready_until[str(path)] = time.monotonic() + READY_FOR_S
+    _ready_until[key] = time.monotonic() + READY_FOR_S
     return None
 
 

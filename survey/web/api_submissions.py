@@ -81,9 +81,9 @@ class BadSubmission(ValueError):
         self.status = status
 
 
-def _serializer():
-    """The signer of submit tokens."""
-    return URLSafeTimedSerializer(current_app.secret_key, salt=TOKEN_SALT)
+def _serializer(secret_key):
+    """The signer of submit tokens under `secret_key` (the app's)."""
+    return URLSafeTimedSerializer(secret_key, salt=TOKEN_SALT)
 
 
 def _fingerprint(password_hash):
@@ -94,7 +94,7 @@ def _fingerprint(password_hash):
 def issue_token(db, user_id):
     """A signed submit token for one user (one per staff app load)."""
     row = db.execute("select password_hash, session_version from users where id = ?", [user_id]).fetchone()
-    return _serializer().dumps({"u": user_id, "p": _fingerprint(row[0]), "v": row[1]})
+    return _serializer(current_app.secret_key).dumps({"u": user_id, "p": _fingerprint(row[0]), "v": row[1]})
 
 
 @functools.lru_cache(maxsize=1024)
@@ -106,7 +106,7 @@ def _verified(secret_key, token):
     submission. Expiry and revocation are still checked on every request.
     """
     try:
-        return URLSafeTimedSerializer(secret_key, salt=TOKEN_SALT).loads(token, return_timestamp=True)
+        return _serializer(secret_key).loads(token, return_timestamp=True)
     except BadSignature:
         return None
 
