@@ -137,3 +137,11 @@ def field_app_ready(page):
     reading window.fieldApp at that moment failed now and then under load."""
     page.wait_for_function("() => window.fieldApp !== undefined")
     page.evaluate("window.fieldApp.ready")
+
+
+def sign_in(page, server, username, password):
+    """Sign in on the login page of `server` (a LiveServer) as a phone user would."""
+    page.goto(server.url("/login"))
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.get_by_role("button", name="登录").click()

@@ -12,6 +12,8 @@ from survey.storage.db import get_db
 from survey.web import links
 from survey.web.auth import create_user
 
+from .helpers import sign_in
+
 pytestmark = pytest.mark.browser
 
 PASSWORD = "admin-print-password"
@@ -20,10 +22,7 @@ PASSWORD = "admin-print-password"
 def _logged_in(context, live_server):
     """A new page in `context`, logged in as print-admin."""
     page = context.new_page()
-    page.goto(live_server.url("/login"))
-    page.fill("#username", "print-admin")
-    page.fill("#password", PASSWORD)
-    page.get_by_role("button", name="登录").click()
+    sign_in(page, live_server, "print-admin", PASSWORD)
     page.wait_for_url(re.compile(r"^(?!.*login)"))
     return page
 

@@ -15,7 +15,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from browser.conftest import PHONE, LiveServer, QuietHandler
-from browser.helpers import field_app_ready
+from browser.helpers import field_app_ready, sign_in
 from survey import roster
 from survey.storage import evaluations
 from survey.storage.db import get_db
@@ -60,10 +60,7 @@ def logged_in(browser, server, viewport, username="shot-deliverables"):
     """A context of that size with the evaluator logged in, and its page."""
     context = browser.new_context(viewport=viewport, locale="zh-CN", bypass_csp=True)
     page = context.new_page()
-    page.goto(server.url("/login"))
-    page.locator("input[name=username]").fill(username)
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.locator("form [type=submit]").first.click()
+    sign_in(page, server, username, PASSWORD)
     expect(page).not_to_have_url(re.compile(r"/login"))
     return context, page
 
@@ -154,10 +151,7 @@ def test_offline_queue_shows_beijing_time_on_a_utc_phone(browser, live_server, s
     page = context.new_page()
     try:
         page.clock.set_fixed_time(datetime(2024, 9, 2, 10, 10, tzinfo=timezone.utc))
-        page.goto(live_server.url("/login"))
-        page.fill("#username", "tz-staff")
-        page.fill("#password", PASSWORD)
-        page.get_by_role("button", name="登录").click()
+        sign_in(page, live_server, "tz-staff", PASSWORD)
         page.goto(live_server.url("/e/default/field/?q=elder-satisfaction"))
         field_app_ready(page)
         context.set_offline(True)

@@ -11,6 +11,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from browser.conftest import LiveServer, QuietHandler
+from browser.helpers import sign_in
 from survey import demo
 from survey.storage import evaluations
 from survey.storage.db import get_db
@@ -35,10 +36,7 @@ def logged_in_page(browser, server, viewport):
     # bypass_csp: the app forbids eval, which Playwright's wait_for_function polls with.
     context = browser.new_context(viewport=viewport, locale="zh-CN", bypass_csp=True)
     page = context.new_page()
-    page.goto(server.url("/login"))
-    page.locator("input[name=username]").fill("shot-evaluator")
-    page.locator("input[name=password]").fill(PASSWORD)
-    page.locator("form [type=submit]").first.click()
+    sign_in(page, server, "shot-evaluator", PASSWORD)
     expect(page).not_to_have_url(re.compile(r"/login"))
     return context, page
 
@@ -134,10 +132,7 @@ def test_viewer_pages_at_phone_size_show_rates_but_no_rows_or_text(browser, view
     context = browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN", bypass_csp=True)
     page = context.new_page()
     try:
-        page.goto(viewer_server.url("/login"))
-        page.locator("input[name=username]").fill("shot-viewer")
-        page.locator("input[name=password]").fill(PASSWORD)
-        page.locator("form [type=submit]").first.click()
+        sign_in(page, viewer_server, "shot-viewer", PASSWORD)
         expect(page).not_to_have_url(re.compile(r"/login"))
         page.goto(viewer_server.url("/e/view-demo/evaluate/elder-satisfaction"))
         wait_for_charts(page)

@@ -16,7 +16,7 @@ from survey.storage.db import get_db
 from survey.web import links
 from survey.web.auth import create_user
 
-from .helpers import field_app_ready
+from .helpers import field_app_ready, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -55,10 +55,7 @@ def field(live_server):
 
 def log_in(page, server):
     """Log in as the follow-up staff member and open the household list."""
-    page.goto(server.url("/login"))
-    page.fill("#username", "followup-staff")
-    page.fill("#password", PASSWORD)
-    page.get_by_role("button", name="登录").click()
+    sign_in(page, server, "followup-staff", PASSWORD)
     open_list(page, server)
 
 

@@ -10,7 +10,7 @@ from survey.storage.db import get_db
 from survey.web import links
 from survey.web.auth import create_user
 
-from .helpers import field_app_ready
+from .helpers import field_app_ready, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -43,10 +43,7 @@ def fill_form(page):
 
 def test_three_forms_offline_sent_once(live_server, phone, field_setup):
     page = phone.new_page()
-    page.goto(live_server.url("/login"))
-    page.fill("#username", "offline-staff")
-    page.fill("#password", PASSWORD)
-    page.get_by_role("button", name="登录").click()
+    sign_in(page, live_server, "offline-staff", PASSWORD)
     page.goto(live_server.url("/e/default/field/?q=elder-satisfaction"))
     field_app_ready(page)
     assert page.evaluate("navigator.serviceWorker.controller !== null")

@@ -15,7 +15,7 @@ from survey.storage.db import get_db
 from survey.web import links
 from survey.web.auth import create_user
 
-from .helpers import field_app_ready
+from .helpers import field_app_ready, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -92,10 +92,7 @@ def staff_household(live_server):
 def test_staff_form_evaluates_compound_relevant_and_constraint(live_server, page, workbook_questionnaire,
                                                                staff_household, artifacts):
     """The offline form shows `suggestion` for knows = 1 OR age >= 80, and refuses age 45 in Chinese."""
-    page.goto(live_server.url("/login"))
-    page.fill("#username", "xlsform-staff")
-    page.fill("#password", PASSWORD)
-    page.get_by_role("button", name="登录").click()
+    sign_in(page, live_server, "xlsform-staff", PASSWORD)
     page.goto(live_server.url(f"/e/default/field/form/{QID}?household={staff_household}"))
     page.wait_for_load_state("load")
     field_app_ready(page)
