@@ -140,7 +140,8 @@ def parse_body(raw):
     """The body's JSON object from raw bytes, or SchemaError naming what is wrong."""
     if len(raw) > MAX_BODY_BYTES:
         raise SchemaError("body", f"larger than {MAX_BODY_BYTES} bytes")
-    if _depth(raw) > MAX_DEPTH:
+    # Nesting deeper than MAX_DEPTH needs more opening brackets than that (counted in C).
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _depth(raw) > MAX_DEPTH:
         raise SchemaError("body", f"nested deeper than {MAX_DEPTH} levels")
     try:
         text = raw.decode("utf-8")
@@ -154,9 +155,12 @@ def parse_body(raw):
         raise SchemaError("body", f"not JSON ({exc})") from None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _clean_text(value, field, strip):
     """A string without lone surrogates; control characters stripped (`strip`) or refused."""
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+    if _SURROGATE.search(value):
         raise SchemaError(field, "contains a lone surrogate (not Unicode text)")
     if strip:
         return unicodedata.normalize("NFC", _CONTROL.sub("", value))

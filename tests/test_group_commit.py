@@ -78,7 +78,7 @@ def test_savepoint_rolls_back_only_the_failing_write_of_a_batch(grouped, db):
     from survey.storage.db import connect
 
     own = connect(grouped.config["DATABASE"])
-    writer._commit(own, batch)
+    writer._commit_in_gate(own, batch)
     assert batch[0][1].result() == "a1" and batch[2][1].result() == "a2"
     with pytest.raises(ValueError, match="bad row 2"):
         batch[1][1].result()
@@ -102,7 +102,7 @@ def test_nothing_is_acknowledged_when_the_commit_fails(grouped, db):
         return "acknowledged?"
 
     batch = [(dangling, Future())]
-    writer._commit(own, batch)
+    writer._commit_in_gate(own, batch)
     with pytest.raises(Exception, match="FOREIGN KEY"):
         batch[0][1].result()
     assert db.execute("select count(*) from answers where response_id = 999999").fetchone()[0] == 0

@@ -224,3 +224,51 @@ def test_the_gate_lock_file_does_not_disturb_the_database_locks(tmp_path):
         with pytest.raises(sqlite3.OperationalError):
             probe.execute("BEGIN IMMEDIATE")
         probe.close()
+
+
+def _checkpointed_wal_of_4_mib(tmp_path):
+    """A connection whose WAL file grew past 4 MiB and was then copied back: SQLite writes the
+    next transactions over the old WAL from its start, and the file keeps its size."""
+    db = database.connect(str(tmp_path / "wal.sqlite"))
+    db.execute("create table blobs (b blob)")
+    while os.stat(db.writer_gate.wal_path).st_size < database.WAL_CHECKPOINT_BYTES:
+        with database.transaction(db):
+            db.execute("insert into blobs values (randomblob(200000))")
+    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    return db
+
+
+def test_the_frames_to_copy_are_read_from_the_wal_index(tmp_path):
+    db = database.connect(str(tmp_path / "index.sqlite"))
+    assert database.wal_frames_to_copy(str(tmp_path / "missing.sqlite-shm")) is None
+    db.execute("create table t (x)")
+    with database.transaction(db):
+        db.execute("insert into t values (randomblob(50000))")
+    frames = database.wal_frames_to_copy(db.writer_gate.shm_path)
+    _busy, in_wal, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert frames == in_wal > 10 and copied == in_wal
+    assert database.wal_frames_to_copy(db.writer_gate.shm_path) == 0
+
+
+def test_small_commits_after_a_big_wal_do_not_each_pay_a_checkpoint(tmp_path):
+    db = _checkpointed_wal_of_4_mib(tmp_path)
+    assert os.stat(db.writer_gate.wal_path).st_size >= database.WAL_CHECKPOINT_BYTES
+    waiting = []
+    for number in range(5):
+        with database.transaction(db):
+            db.execute("insert into blobs values (?)", [number])
+        waiting.append(database.wal_frames_to_copy(db.writer_gate.shm_path))
+    # Judged by the file's size, every one of them was due and copied at once (0 left).
+    assert 0 < waiting[0] < waiting[-1] < database.WAL_CHECKPOINT_FRAMES
+
+
+def test_a_checkpoint_runs_once_enough_frames_wait(tmp_path):
+    db = _checkpointed_wal_of_4_mib(tmp_path)
+    waiting = []
+    for _ in range(60):  # about 25 frames each: 1,500 frames in all
+        with database.transaction(db):
+            db.execute("insert into blobs values (randomblob(100000))")
+        waiting.append(database.wal_frames_to_copy(db.writer_gate.shm_path))
+    dropped = [later for earlier, later in zip(waiting, waiting[1:]) if later < earlier]
+    assert dropped == [0]  # one checkpoint, by the commit that crossed the threshold
+    assert max(waiting) < database.WAL_CHECKPOINT_FRAMES + 30

@@ -86,25 +86,36 @@ class Writer:
 
     def _commit_in_gate(self, db, batch):
         """_commit in this writer's turn (survey.storage.db.writer_turn), so the workers'
-        writers take turns without SQLite's sleeping busy handler."""
+        writers take turns without SQLite's sleeping busy handler; then answer the callers.
+
+        The callers are answered after the gate is left, and the WAL checkpointed after
+        that: a woken request thread competes for the worker's GIL, and every moment the
+        gate's holder waits for it is a moment the other workers' writers wait too.
+        Returns the exceptions the callers heard."""
         try:
-            with database.writer_turn(db):
-                return self._commit(db, batch)
+            with database.writer_turn(db, checkpoint=False):
+                outcomes = self._commit(db, batch)
         except Exception as exc:  # noqa: BLE001 - the gate refused (timeout): every caller of this batch hears it
-            for _work, future in batch:
+            outcomes = [(future, None, exc) for _work, future in batch]
+        for future, result, exc in outcomes:
+            if exc is None:
+                future.set_result(result)
+            else:
                 future.set_exception(exc)
-            return [exc]
+        database.checkpoint_if_due(db)
+        return [exc for _future, _result, exc in outcomes if exc is not None]
 
     def _commit(self, db, batch):
-        """One IMMEDIATE transaction for the batch; results released after COMMIT.
+        """One IMMEDIATE transaction for the batch: [(future, result, exception), ...],
+        for the caller to release after COMMIT.
 
         The writes first run one after another with nothing between them. If one fails,
         the transaction is rolled back and the batch runs again with a SAVEPOINT around
         each write, so only the failing one is lost. (A savepoint for every write cost two
         more statements each, and each statement inside the write lock gives up Python's
         GIL and waits for it; failures are rare: bad input is refused before the batch.)
-
-        Returns the exceptions raised (by single writes or by the transaction itself).
+        If the transaction itself fails, nothing of the batch is stored and every write
+        gets its exception.
         """
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -120,17 +131,10 @@ class Writer:
                     db.conn.rollback()
             except Exception:  # noqa: BLE001 - a broken connection is reopened by the caller
                 pass
-            for _work, future in batch:
-                future.set_exception(exc)
-            return [exc]
+            return [(future, None, exc) for _work, future in batch]
         self.batches += 1
         self.writes += len(batch)
-        for future, result, exc in outcomes:
-            if exc is None:
-                future.set_result(result)
-            else:
-                future.set_exception(exc)
-        return [exc for _future, _result, exc in outcomes if exc is not None]
+        return outcomes
 
 
 def _writes(db, batch):

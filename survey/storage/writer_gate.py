@@ -51,6 +51,7 @@ class WriterGate:
         """Open nothing yet: the lock file is opened on first use, after any fork."""
         self.lock_path = f"{path}-writer.lock"
         self.wal_path = f"{path}-wal"
+        self.shm_path = f"{path}-shm"
         self.threads = threading.RLock()
         self.pid = os.getpid()
         self.depth = 0  # nested passes by the holding thread
