@@ -1,6 +1,7 @@
 """The write path under load (issue 15): the writer gate, the readiness probe, staff
 submissions outside the per-address limits, and the draft a stored response deletes."""
 
+import itertools
 import os
 import signal
 import sqlite3
@@ -269,6 +270,6 @@ def test_a_checkpoint_runs_once_enough_frames_wait(tmp_path):
         with database.transaction(db):
             db.execute("insert into blobs values (randomblob(100000))")
         waiting.append(database.wal_frames_to_copy(db.writer_gate.shm_path))
-    dropped = [later for earlier, later in zip(waiting, waiting[1:]) if later < earlier]
+    dropped = [later for earlier, later in itertools.pairwise(waiting) if later < earlier]
     assert dropped == [0]  # one checkpoint, by the commit that crossed the threshold
     assert max(waiting) < database.WAL_CHECKPOINT_FRAMES + 30
