@@ -273,3 +273,29 @@ def test_a_checkpoint_runs_once_enough_frames_wait(tmp_path):
     dropped = [later for earlier, later in itertools.pairwise(waiting) if later < earlier]
     assert dropped == [0]  # one checkpoint, by the commit that crossed the threshold
     assert max(waiting) < database.WAL_CHECKPOINT_FRAMES + 30
+
+
+def test_the_group_commit_writer_hands_due_checkpoints_to_a_thread(tmp_path):
+    from concurrent.futures import Future
+
+    from survey.storage import group_commit
+
+    db = _checkpointed_wal_of_4_mib(tmp_path)
+    path = os.path.abspath(str(tmp_path / "wal.sqlite"))
+    writer = group_commit.Writer(path)
+    checkpointer = database.checkpointer_for(path)
+
+    def big(target):
+        target.execute("insert into blobs values (randomblob(100000))")
+        return True
+
+    for _ in range(60):  # about 1,500 frames: at least one checkpoint is due
+        batch = [(big, Future())]
+        writer._commit_in_gate(db, batch)
+        assert batch[0][1].result() is True
+    deadline = time.monotonic() + 10
+    while (checkpointer.done == 0 or database.wal_frames_to_copy(db.writer_gate.shm_path)
+           >= database.WAL_CHECKPOINT_FRAMES) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert checkpointer.done >= 1
+    assert database.wal_frames_to_copy(db.writer_gate.shm_path) < database.WAL_CHECKPOINT_FRAMES

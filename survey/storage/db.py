@@ -13,7 +13,7 @@ from flask import current_app, g
 from flask.cli import with_appcontext
 
 from survey.storage import migrations
-from survey.storage.writer_gate import gate_for
+from survey.storage.writer_gate import gate_for, per_process
 
 
 def connect(path):
@@ -68,10 +68,14 @@ def wal_frames_to_copy(shm_path):
     return frames - copied
 
 
-def checkpoint_if_due(db):
+def checkpoint_if_due(db, background=False):
     """Copy the WAL back into the database once WAL_CHECKPOINT_FRAMES of it are not yet
     copied (PASSIVE: it never waits for or blocks a writer; when another connection is
-    checkpointing already, SQLite returns at once). Called by writers after leaving the gate."""
+    checkpointing already, SQLite returns at once). Called by writers after leaving the gate.
+
+    background=True hands the copy to this process's checkpointer thread (the group-commit
+    writer: a checkpoint copies about 4 MiB and fsyncs the database, and the writer's next
+    batch, with every caller in it, would wait for that)."""
     gate = getattr(db, "writer_gate", None)
     if gate is None:
         return
@@ -82,9 +86,55 @@ def checkpoint_if_due(db):
                 return
         elif frames < WAL_CHECKPOINT_FRAMES:
             return
-        db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if background:
+            checkpointer_for(gate.path).wanted.set()
+        else:
+            db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     except (OSError, sqlite3.Error):
         pass  # a missing WAL or a busy checkpointer: the next writer tries again
+
+
+class Checkpointer:
+    """A thread of this process that copies one database's WAL back when asked, on a
+    connection of its own (kept open: a last connection closing would delete the WAL)."""
+
+    def __init__(self, path):
+        """Start the thread; it waits for a request."""
+        self.path = path
+        self.pid = os.getpid()
+        self.wanted = threading.Event()
+        self.done = 0  # checkpoints run (tests read it)
+        threading.Thread(target=self._loop, name=f"checkpoint {path}", daemon=True).start()
+
+    def _loop(self):
+        """Wait for a request, checkpoint (PASSIVE), repeat. The connection is reopened after
+        an error and when the file was replaced (a restore), so the live file's WAL is copied."""
+        conn = inode = None
+        while True:
+            self.wanted.wait()
+            self.wanted.clear()
+            try:
+                current = os.stat(self.path).st_ino
+                if conn is not None and current != inode:
+                    conn.close()
+                    conn = None
+                if conn is None:
+                    conn, inode = sqlite3.connect(self.path, check_same_thread=False), current
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                self.done += 1
+            except (OSError, sqlite3.Error):
+                if conn is not None:
+                    conn.close()
+                conn = None
+
+
+_checkpointers = {}
+_checkpointers_lock = threading.Lock()
+
+
+def checkpointer_for(path):
+    """This process's checkpointer of the database file at `path` (started on first use)."""
+    return per_process(_checkpointers, _checkpointers_lock, path, Checkpointer)
 
 
 # Below gunicorn's 30 s worker timeout, so a writer stuck behind a wedged lock gets

@@ -88,9 +88,10 @@ class Writer:
         """_commit in this writer's turn (survey.storage.db.writer_turn), so the workers'
         writers take turns without SQLite's sleeping busy handler; then answer the callers.
 
-        The callers are answered after the gate is left, and the WAL checkpointed after
-        that: a woken request thread competes for the worker's GIL, and every moment the
-        gate's holder waits for it is a moment the other workers' writers wait too.
+        The callers are answered after the gate is left (a woken request thread competes
+        for the worker's GIL, and every moment the gate's holder waits for it is a moment
+        the other workers' writers wait too), and a due checkpoint is handed to the
+        process's checkpointer thread.
         Returns the exceptions the callers heard."""
         try:
             with database.writer_turn(db, checkpoint=False):
@@ -102,7 +103,7 @@ class Writer:
                 future.set_result(result)
             else:
                 future.set_exception(exc)
-        database.checkpoint_if_due(db)
+        database.checkpoint_if_due(db, background=True)
         return [exc for _future, _result, exc in outcomes if exc is not None]
 
     def _commit(self, db, batch):

@@ -49,6 +49,7 @@ class WriterGate:
 
     def __init__(self, path):
         """Open nothing yet: the lock file is opened on first use, after any fork."""
+        self.path = path
         self.lock_path = f"{path}-writer.lock"
         self.wal_path = f"{path}-wal"
         self.shm_path = f"{path}-shm"
