@@ -54,14 +54,12 @@ def wal_frames_to_copy(shm_path):
     torn read costs at most one early or late checkpoint."""
     try:
         descriptor = os.open(shm_path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            header = os.pread(descriptor, 100, 0)
+        finally:
+            os.close(descriptor)
     except OSError:
         return None
-    try:
-        header = os.pread(descriptor, 100, 0)
-    except OSError:
-        return None
-    finally:
-        os.close(descriptor)
     if len(header) < 100 or struct.unpack_from("=I", header, 0)[0] != WAL_INDEX_VERSION:
         return None
     (frames,), (copied,) = struct.unpack_from("=I", header, 16), struct.unpack_from("=I", header, 96)
