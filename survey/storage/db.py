@@ -107,23 +107,23 @@ class Checkpointer:
     def _loop(self):
         """Wait for a request, checkpoint (PASSIVE), repeat. The connection is reopened after
         an error and when the file was replaced (a restore), so the live file's WAL is copied."""
-        conn = inode = None
+        db = inode = None
         while True:
             self.wanted.wait()
             self.wanted.clear()
             try:
                 current = os.stat(self.path).st_ino
-                if conn is not None and current != inode:
-                    conn.close()
-                    conn = None
-                if conn is None:
-                    conn, inode = sqlite3.connect(self.path, check_same_thread=False), current
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if db is not None and current != inode:
+                    db.conn.close()
+                    db = None
+                if db is None:
+                    db, inode = connect(self.path), current
+                db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 self.done += 1
             except (OSError, sqlite3.Error):
-                if conn is not None:
-                    conn.close()
-                conn = None
+                if db is not None:
+                    db.conn.close()
+                db = None
 
 
 _checkpointers = {}
