@@ -159,10 +159,72 @@ def grouped(db, evaluation_id, questionnaire_id, filters, by, question_ids):
     return [Count(*row) for row in db.execute(sql, params).fetchall()]
 
 
+# The fields of a fine tally row a breakdown groups by (the month is its submitted_at).
+_COLUMNS_OF_BY = {"channel": "channel", "respondent_type": "respondent_type", "age_band": "age_band",
+                  "living_alone": "living_alone", "month": "submitted_at"}
+
+
+def grouped_each(db, evaluation_id, questionnaire_id, filters, bys, question_ids):
+    """{by: the Counts grouped() gives for it}, for several breakdowns under the same filters.
+
+    Breakdowns answered by the same tally rows (the four fields with few values read the
+    marginal row set 'other', or, under a site's filter, that site's fine rows) come from
+    ONE statement: it reads those rows once, sums them over what no breakdown uses (the
+    months, mostly: at 200,000 responses one site's six months hold 19,000 fine rows,
+    3,000 once summed), then groups that once per breakdown. Separate grouped() queries
+    read and sorted every row once per breakdown (benchmarks/RESULTS.md). The rest run grouped().
+    """
+    shared = {}
+    if tallies_usable(db, filters):
+        for by in bys:
+            if by in _COLUMNS_OF_BY:
+                shared.setdefault(tally_for(filters, by), []).append(by)
+    result = {}
+    for (kind, dim), fused in shared.items():
+        if len(fused) > 1:
+            result.update(_grouped_together(db, evaluation_id, questionnaire_id, filters, fused, question_ids,
+                                            kind, dim))
+    for by in bys:
+        if by not in result:
+            result[by] = grouped(db, evaluation_id, questionnaire_id, filters, by, question_ids)
+    return result
+
+
+def _grouped_together(db, evaluation_id, questionnaire_id, filters, bys, question_ids, kind, dim):
+    """grouped_each's one statement for breakdowns `bys` read from tally `kind` (row set `dim`)."""
+    clause, params = where(evaluation_id, questionnaire_id, filters, tallies=True)
+    answers = question_ids is not None
+    table = ("answer_" if answers else "response_") + kind
+    if dim is not None:
+        clause += " and r.dim = ?"
+        params.append(dim)
+    if answers:
+        clause += f" and r.question_id in ({', '.join('?' for _ in question_ids)})"
+        params += list(question_ids)
+    columns = list(dict.fromkeys(_COLUMNS_OF_BY[by] for by in bys))
+    pair = "r.question_id, r.value" if answers else "null, null"
+    summed = (f"select {pair}, {', '.join(f'r.{c}' for c in columns)}, sum(r.n) from {table} r where {clause}"
+              f" group by {', '.join(str(i) for i in range(1, len(columns) + 3))}")
+    names = ", ".join(["question_id", "value", *columns, "n"])
+    # A position instead of the breakdown's name: every union member has the same columns.
+    selects = [f"select {i}, {BREAKDOWNS[by]}, question_id, value, sum(r.n) from t r group by 2, 3, 4"
+               f" having sum(r.n) > 0" for i, by in enumerate(bys)]
+    sql = f"with t({names}) as materialized ({summed}) " + " union all ".join(selects)
+    result = {by: [] for by in bys}
+    for position, *count in db.execute(sql, params).fetchall():
+        result[bys[position]].append(Count(*count))
+    return result
+
+
 def counts(db, evaluation_id, questionnaire_id, question_ids, filters, by):
     """{question_id: {group: {value: count}}} for every question, from one query."""
+    return _by_question(question_ids, grouped(db, evaluation_id, questionnaire_id, filters, by, list(question_ids)))
+
+
+def _by_question(question_ids, rows):
+    """{question_id: {group: {value: count}}} from grouped Counts, every question present."""
     result = {question_id: {} for question_id in question_ids}
-    for row in grouped(db, evaluation_id, questionnaire_id, filters, by, list(question_ids)):
+    for row in rows:
         result[row.question_id].setdefault(row.group, {})[row.value] = row.n
     return result
 
@@ -199,13 +261,27 @@ def compute(db, evaluation_id, questionnaire_id, name, filters=None, by=None):
 def compute_all(db, evaluation_id, questionnaire_id, filters=None, by=None):
     """Every measure of a questionnaire, {name: Rate} (or {name: {group: Rate}} with `by`),
     plus `responses` (the count): two grouped queries, whatever the number of measures."""
+    return compute_each(db, evaluation_id, questionnaire_id, filters, [by])[by]
+
+
+def compute_each(db, evaluation_id, questionnaire_id, filters, bys):
+    """{by: compute_all(..., by)} for several breakdowns, the counts of all of them from
+    two grouped queries where they can share them (grouped_each)."""
     specs = measure_specs(current_definition(db, questionnaire_id))
     own = {name: spec for name, spec in specs.items() if name not in coverage.COVERAGE_MEASURES}
     for name, spec in own.items():
         check_spec(name, spec)
-    questions = dict.fromkeys(q for spec in own.values() for q in questions_of(spec))
-    found = counts(db, evaluation_id, questionnaire_id, questions, filters, by) if questions else {}
-    result = {"responses": _responses(db, evaluation_id, questionnaire_id, filters, by)}
+    questions = list(dict.fromkeys(q for spec in own.values() for q in questions_of(spec)))
+    answer_rows = grouped_each(db, evaluation_id, questionnaire_id, filters, bys, questions) if questions else {}
+    response_rows = grouped_each(db, evaluation_id, questionnaire_id, filters, bys, None)
+    return {by: _measures_of(db, evaluation_id, questionnaire_id, filters, by, specs, questions,
+                             answer_rows.get(by, []), response_rows[by]) for by in bys}
+
+
+def _measures_of(db, evaluation_id, questionnaire_id, filters, by, specs, questions, answer_rows, response_rows):
+    """compute_all's result for one breakdown from its grouped answer and response Counts."""
+    found = _by_question(questions, answer_rows)
+    result = {"responses": response_counts({row.group: row.n for row in response_rows}, by)}
     for name, spec in specs.items():
         if name in coverage.COVERAGE_MEASURES:
             result[name] = reach_rate(db, evaluation_id, questionnaire_id, filters, by,

@@ -44,7 +44,15 @@ from survey import exports, localtime, quality, questionnaires, vocabulary
 from survey.problems import group_comments
 from survey.storage import audit, evaluations, tallies
 from survey.storage.db import get_db
-from survey.storage.measures_store import compute, compute_all, counts, current_definition, value_counts, where
+from survey.storage.measures_store import (
+    compute,
+    compute_all,
+    compute_each,
+    counts,
+    current_definition,
+    value_counts,
+    where,
+)
 from survey.web import i18n, scope, scores
 from survey.web.auth import add_nav
 
@@ -224,9 +232,11 @@ def breakdowns(db, evaluation_id, questionnaire_id, filters, dimensions=DIMENSIO
     definition = current_definition(db, questionnaire_id)
     names = main_measures(definition)
     result = {}
+    # Every measure of every breakdown from two grouped queries each (not two per measure),
+    # or two for all of them when they read the same fine tally rows (grouped_each).
+    each = compute_each(db, evaluation_id, questionnaire_id, filters, list(dimensions))
     for dimension, dimension_label in dimensions.items():
-        # Every measure of the breakdown from two grouped queries (not two per measure).
-        everything = compute_all(db, evaluation_id, questionnaire_id, filters, dimension)
+        everything = each[dimension]
         per_measure = {name: everything[name] for name in [*names, "responses"]}
         groups = sorted(set().union(*(set(g) for g in per_measure.values())), key=lambda g: str(g))
         rows = []

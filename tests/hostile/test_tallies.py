@@ -28,16 +28,20 @@ def _plain(value):
 
 def _everything(db, questionnaire_id):
     """Every measure, without and with every breakdown, under every filter, as plain dicts:
-    one by one (compute) and all at once (compute_all), which must agree."""
+    one by one (compute), all at once (compute_all) and with every breakdown at once
+    (compute_each, whose breakdowns share statements), which must agree."""
     names = list(measures.compute_all(db, 1, questionnaire_id))
+    bys = [None, *measures.BREAKDOWNS]
     result = {}
     for index, filters in enumerate(FILTERS):
-        for by in [None, *measures.BREAKDOWNS]:
+        each = measures.compute_each(db, 1, questionnaire_id, filters, bys)
+        for by in bys:
             for name in names:
                 result[(index, by, name)] = _plain(measures.compute(db, 1, questionnaire_id, name, filters, by))
+            expected = {name: result[(index, by, name)] for name in names}
             together = measures.compute_all(db, 1, questionnaire_id, filters, by)
-            assert {name: _plain(value) for name, value in together.items()} == \
-                {name: result[(index, by, name)] for name in names}
+            assert {name: _plain(value) for name, value in together.items()} == expected
+            assert {name: _plain(value) for name, value in each[by].items()} == expected, (filters, by)
     return result
 
 
@@ -140,6 +144,30 @@ def test_a_period_finer_than_a_month_uses_the_raw_tables(db):
 def test_each_query_reads_the_smallest_tally_that_answers_it(filters, by, tally):
     """The site alone or none of it: a marginal row set; the site with another field: the fine tally."""
     assert measures.tally_for(filters, by) == tally
+
+
+FIVE = ["site", "channel", "respondent_type", "age_band", "living_alone"]
+
+
+@pytest.mark.parametrize(("filters", "bys", "tally_statements"), [
+    (None, FIVE, 2 + 2),  # the site's marginal rows alone; the other four breakdowns together
+    ({"site": "S2", "period_from": "2024-03"}, FIVE, 2 + 2),  # site; the four from the site's fine rows
+    ({"channel": "door"}, ["site", "month"], 2 + 2),  # the fine tally and a marginal: no rows shared
+    ({"period_from": "2024-03-15"}, FIVE, 0),  # finer than a month: the raw tables, by breakdown
+])
+def test_breakdowns_reading_the_same_tally_rows_share_one_statement(db, filters, bys, tally_statements):
+    """compute_each reads the tally rows several breakdowns need once (answers and responses),
+    instead of once per breakdown; a breakdown reading other rows runs alone."""
+    _populate(db, random.Random(5), 40)
+    statements = []
+    db.conn.set_trace_callback(statements.append)
+    try:
+        measures.compute_each(db, 1, "elder-satisfaction", filters, bys)
+    finally:
+        db.conn.set_trace_callback(None)
+    assert sum(1 for sql in statements if "_tallies r" in sql or "_marginals r" in sql) == tally_statements
+    assert sum(1 for sql in statements if " from answers a join responses r" in sql) == \
+        (0 if tally_statements else len(bys))
 
 
 def test_the_measures_store_reads_the_row_sets_of_the_tallies():
