@@ -3,12 +3,14 @@ submissions outside the per-address limits, and the draft a stored response dele
 
 import itertools
 import os
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from conftest import csrf_token
@@ -190,6 +192,70 @@ def test_migration_14_adds_the_draft_trigger_to_a_database_of_migration_13(tmp_p
     assert (14, "a stored response deletes its draft") in applied
     triggers = {row[0] for row in conn.execute("select name from sqlite_master where type = 'trigger'")}
     assert "response_clears_draft" in triggers
+
+
+def test_migration_15_defers_the_tallies_on_a_database_of_migration_14(tmp_path, monkeypatch):
+    """A database as the code before migration 15 left it (no watermark, triggers counting
+    every response at once) keeps its counts, gets a watermark at its highest response,
+    and from then on counts new responses when they are folded in."""
+    from survey import questionnaires
+    from survey.storage import measures_store, tallies
+
+    conn = database.connect(tmp_path / "old.sqlite")
+    every = list(migrations.MIGRATIONS)
+    monkeypatch.setattr(migrations, "MIGRATIONS", [m for m in every if m[0] <= 14])
+    migrations.upgrade(conn)
+    questionnaires.load_all(conn, Path(database.__file__).parents[1] / "definitions")
+    questionnaire = questionnaires.get(conn, "public-awareness")
+    for index in range(3):
+        responses.record(conn, questionnaire, f"before-15-{index}", ANSWERS, {"evaluation_id": 1, "channel": "qr"})
+    with database.transaction(conn):
+        tallies.fold(conn)
+    before = measures_store.compute_all(conn, 1, "public-awareness")
+    with database.transaction(conn):
+        # What the code before migration 15 had: no watermark, its triggers without a condition.
+        conn.execute("drop table tally_watermark")
+        for name, body in tallies._triggers().items():
+            conn.execute(f"drop trigger {name}")
+            conn.execute(f"create trigger {name} " + re.sub(r" when \w+\.\w+ <= \(select response_id from"
+                                                           r" tally_watermark\)", "", body))
+    old = conn.execute("select count(*) from sqlite_master where type = 'trigger' and sql like '%watermark%'")
+    assert old.fetchone()[0] == 0
+    monkeypatch.setattr(migrations, "MIGRATIONS", every)
+    applied = migrations.upgrade(conn)
+    assert (15, "tallies count new responses in batches") in applied
+    assert conn.execute("select response_id from tally_watermark").fetchone()[0] == 3
+    trigger = conn.execute("select sql from sqlite_master where name = 'tally_response_insert'").fetchone()[0]
+    assert "tally_watermark" in trigger
+    new = conn.execute("select count(*) from sqlite_master where type = 'trigger' and sql like '%watermark%'")
+    assert new.fetchone()[0] == len(tallies.TRIGGERS)
+    after = measures_store.compute_all(conn, 1, "public-awareness")
+    assert {k: v.to_dict() for k, v in after.items()} == {k: v.to_dict() for k, v in before.items()}
+    assert after["responses"].n == 3
+    responses.record(conn, questionnaire, "after-15-0", ANSWERS, {"evaluation_id": 1, "channel": "qr"})
+    assert tallies.waiting(conn) == 1  # not counted by a trigger, yet counted by the readers
+    assert measures_store.compute_all(conn, 1, "public-awareness")["responses"].n == 4
+    assert conn.execute("select sum(n) from response_tallies").fetchone()[0] == 3
+    with database.transaction(conn):
+        tallies.fold(conn)
+    assert conn.execute("select sum(n) from response_tallies").fetchone()[0] == 4
+
+
+def test_a_writer_folds_once_fold_at_responses_wait(app, monkeypatch):
+    """transaction() folds after its commit once FOLD_AT responses wait, not before."""
+    from survey import questionnaires
+    from survey.storage import tallies
+
+    monkeypatch.setattr(tallies, "FOLD_AT", 5)
+    with app.app_context():
+        db = database.get_db()
+        questionnaire = questionnaires.get(db, "public-awareness")
+        for index in range(4):
+            responses.record(db, questionnaire, f"fold-{index:04d}", ANSWERS, {"evaluation_id": 1, "channel": "qr"})
+        assert tallies.waiting(db) == 4
+        responses.record(db, questionnaire, "fold-0004", ANSWERS, {"evaluation_id": 1, "channel": "qr"})
+        assert tallies.waiting(db) == 0
+        assert db.execute("select sum(n) from response_tallies").fetchone()[0] == 5
 
 
 def test_a_retry_needs_no_write_lock(app):

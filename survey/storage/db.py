@@ -12,7 +12,7 @@ import sqlite_utils
 from flask import current_app, g
 from flask.cli import with_appcontext
 
-from survey.storage import migrations
+from survey.storage import migrations, tallies
 from survey.storage.writer_gate import gate_for, per_process
 
 
@@ -85,32 +85,64 @@ def checkpoint_if_due(db, background=False):
         elif frames < WAL_CHECKPOINT_FRAMES:
             return
         if background:
-            checkpointer_for(gate.path).wanted.set()
+            checkpointer_for(gate.path).ask(checkpoint=True)
         else:
             db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     except (OSError, sqlite3.Error):
         pass  # a missing WAL or a busy checkpointer: the next writer tries again
 
 
+def fold_if_due(db, background=False):
+    """Fold the responses waiting above the tallies' watermark into the tallies once
+    tallies.FOLD_AT of them wait (survey.storage.tallies: deferred counting), in a write
+    transaction of its own. Called by writers after leaving the gate; never by readers,
+    which add the waiting rows themselves. background=True hands it to this process's
+    checkpointer thread (the group-commit writer: its callers should not wait for it)."""
+    if db.conn.in_transaction:
+        return  # inside a caller's transaction: its writer will fold after it
+    try:
+        if tallies.waiting(db) < tallies.FOLD_AT:
+            return
+        if background and getattr(db, "writer_gate", None) is not None:
+            checkpointer_for(db.writer_gate.path).ask(fold=True)
+            return
+        with transaction(db, maintain=False):
+            tallies.fold(db)
+    except sqlite3.OperationalError:
+        pass  # no tallies (an old schema before its migrations) or a busy lock: the next writer folds
+
+
 class Checkpointer:
-    """A thread of this process that copies one database's WAL back when asked, on a
-    connection of its own (kept open: a last connection closing would delete the WAL)."""
+    """A thread of this process that folds waiting responses into the tallies and copies
+    the WAL back when asked, on a connection of its own (kept open: a last connection
+    closing would delete the WAL)."""
 
     def __init__(self, path):
         """Start the thread; it waits for a request."""
         self.path = path
         self.pid = os.getpid()
         self.wanted = threading.Event()
+        self.fold_wanted = self.checkpoint_wanted = False
         self.done = 0  # checkpoints run (tests read it)
+        self.folds = 0  # folds run (tests read it)
         threading.Thread(target=self._loop, name=f"checkpoint {path}", daemon=True).start()
 
+    def ask(self, fold=False, checkpoint=False):
+        """Ask for a fold into the tallies and/or a checkpoint (the fold runs first)."""
+        self.fold_wanted = self.fold_wanted or fold
+        self.checkpoint_wanted = self.checkpoint_wanted or checkpoint
+        self.wanted.set()
+
     def _loop(self):
-        """Wait for a request, checkpoint (PASSIVE), repeat. The connection is reopened after
-        an error and when the file was replaced (a restore), so the live file's WAL is copied."""
+        """Wait for a request, fold if asked, checkpoint (PASSIVE), repeat. The connection is
+        reopened after an error and when the file was replaced (a restore), so the live
+        file is the one written."""
         db = inode = None
         while True:
             self.wanted.wait()
             self.wanted.clear()
+            fold, self.fold_wanted = self.fold_wanted, False
+            checkpoint, self.checkpoint_wanted = self.checkpoint_wanted, False
             try:
                 current = os.stat(self.path).st_ino
                 if db is not None and current != inode:
@@ -118,8 +150,16 @@ class Checkpointer:
                     db = None
                 if db is None:
                     db, inode = connect(self.path), current
-                db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                self.done += 1
+                # A writer asks after each batch while FOLD_AT wait: the ones that came
+                # during a fold find nothing due. (A request that lands between the clear and
+                # the read of the flags is lost; the next batch's writer asks again.)
+                if fold and tallies.waiting(db) >= tallies.FOLD_AT:
+                    with transaction(db, maintain=False):
+                        tallies.fold(db)
+                    self.folds += 1
+                if checkpoint:
+                    db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    self.done += 1
             except (OSError, sqlite3.Error):
                 if db is not None:
                     db.conn.close()
@@ -348,25 +388,27 @@ def init_app(app):
 
 @contextmanager
 def writer_turn(db, checkpoint=True):
-    """Hold `db`'s writer gate (survey/storage/writer_gate.py) around the block, then
-    checkpoint the WAL if it is due, outside the gate (checkpoint=False: the caller will).
-    A connection without a gate (in memory) just runs the block. Every writer of the app
-    takes its turn here: transaction() and the group-commit writer."""
+    """Hold `db`'s writer gate (survey/storage/writer_gate.py) around the block, then fold
+    waiting responses into the tallies and checkpoint the WAL if either is due, outside
+    the gate (checkpoint=False: the caller will). A connection without a gate (in memory)
+    just runs the block. Every writer of the app takes its turn here: transaction() and
+    the group-commit writer."""
     gate = getattr(db, "writer_gate", None)
     if gate is None:
         yield
-        return
-    gate.acquire(timeout=BUSY_TIMEOUT_S)
-    try:
-        yield
-    finally:
-        gate.release()
+    else:
+        gate.acquire(timeout=BUSY_TIMEOUT_S)
+        try:
+            yield
+        finally:
+            gate.release()
     if checkpoint:
+        fold_if_due(db)
         checkpoint_if_due(db)
 
 
 @contextmanager
-def transaction(db):
+def transaction(db, maintain=True):
     """`with transaction(db):` runs the block as one IMMEDIATE transaction, in the
     writer's turn (writer_turn).
 
@@ -374,9 +416,10 @@ def transaction(db):
     busy_timeout instead of failing half way with SQLITE_BUSY on lock upgrade.
     Inside, write with `db.execute` only: sqlite-utils' table helpers commit on
     their own and would end the transaction early. Commits on success, rolls back on
-    any exception (which then propagates).
+    any exception (which then propagates). maintain=False: no fold or checkpoint after
+    it (a fold's own transaction).
     """
-    with writer_turn(db):
+    with writer_turn(db, checkpoint=maintain):
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db

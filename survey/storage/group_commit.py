@@ -103,6 +103,7 @@ class Writer:
                 future.set_result(result)
             else:
                 future.set_exception(exc)
+        database.fold_if_due(db, background=True)
         database.checkpoint_if_due(db, background=True)
         return [exc for _future, _result, exc in outcomes if exc is not None]
 

@@ -22,6 +22,7 @@ from scoring.measures import (
     response_counts,
 )
 from survey.storage.tallies import MARGINALS
+from survey.storage.tallies import rows_sql as tally_rows
 
 # Breakdown name -> the SQL expression of its group on a response (or a tally) aliased r.
 BREAKDOWNS = {
@@ -140,10 +141,9 @@ def grouped(db, evaluation_id, questionnaire_id, filters, by, question_ids):
         return [Count(*row) for row in db.execute(sql, params).fetchall()]
     clause, params = where(evaluation_id, questionnaire_id, filters, tallies=True)
     kind, dim = tally_for(filters, by)
-    table = ("answer_" if answers else "response_") + kind
+    table = tally_rows(("answer_" if answers else "response_") + kind)
     if kind == "marginals":
-        clause += " and r.dim = ?"
-        params.append(dim)
+        params.insert(0, dim)  # the first parameter: the subquery comes before the WHERE
     if answers:
         clause += f" and r.question_id in ({marks})"
         params += list(question_ids)
@@ -194,10 +194,9 @@ def _grouped_together(db, evaluation_id, questionnaire_id, filters, bys, questio
     """grouped_each's one statement for breakdowns `bys` read from tally `kind` (row set `dim`)."""
     clause, params = where(evaluation_id, questionnaire_id, filters, tallies=True)
     answers = question_ids is not None
-    table = ("answer_" if answers else "response_") + kind
+    table = tally_rows(("answer_" if answers else "response_") + kind)
     if dim is not None:
-        clause += " and r.dim = ?"
-        params.append(dim)
+        params.insert(0, dim)  # the first parameter: the subquery comes before the WHERE
     if answers:
         clause += f" and r.question_id in ({', '.join('?' for _ in question_ids)})"
         params += list(question_ids)

@@ -330,3 +330,13 @@ def _response_clears_draft(db):
     """
     db.execute("create trigger if not exists response_clears_draft after insert on responses"
                " begin delete from drafts where submission_id = new.submission_id; end")
+
+
+@migration(15, "tallies count new responses in batches")
+def _deferred_tallies(db):
+    """The tallies' triggers count only the responses up to `tally_watermark`; newer ones
+    are folded in later, in grouped statements, by the writers (survey.storage.tallies:
+    deferred counting). Every response stored so far was counted by the old triggers, so
+    the watermark starts at the highest id; the triggers are replaced (create_schema
+    replaces any trigger whose text differs from the current one)."""
+    tallies.create_schema(db)

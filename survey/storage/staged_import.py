@@ -128,6 +128,10 @@ def publish(db, batch_id, staged_qid, questionnaire_id, on_step=None):
     while True:
         began = time.perf_counter()
         with transaction(db):
+            # Staged rows above the tallies' watermark would be counted again by a later
+            # fold, after add_responses below counted them: fold them in first (under the
+            # staging id, whose counts are dropped at the end).
+            tallies.fold(db)
             db.execute("delete from temp.publish_chunk")
             db.execute("insert into temp.publish_chunk select id from responses where questionnaire_id = ? limit ?",
                        [staged_qid, FLIP_CHUNK])

@@ -33,6 +33,17 @@ each in-process: the cost of a submission grows by about 1.2 ms, see benchmarks/
 no secondary index holds `n`, so an UPSERT adding to an existing row writes that row alone.
 The marginal tallies are WITHOUT ROWID tables keyed by `key`.
 
+Deferred counting (migration 15): the triggers count only the responses up to the
+watermark in `tally_watermark` (and their answers). A newer response is counted later,
+by `fold`, with the others that arrived meanwhile, in grouped statements: one UPSERT per
+group instead of per answer, and none inside a submission's transaction (the write
+lock's holder runs the triggers for every answer: 3 UPSERTs each). Readers stay exact:
+every query on a tally reads `tally_rows(...)`, the tally's rows plus, in the same
+statement (one snapshot), the raw rows above the watermark. A response with an id at or
+below the watermark (SQLite may reuse the highest id after a delete) is counted by the
+triggers, so every row is counted exactly once, by one of the two. Writers fold once
+FOLD_AT responses wait (survey.storage.db.fold_if_due).
+
 The column names are those of `responses`, so scoring.measures runs its own WHERE
 and GROUP BY expressions on a tally aliased as `r`, and sums `n` instead of counting
 rows. It falls back to the raw tables when a period bound is finer than a month.
@@ -113,18 +124,25 @@ def _add_response(prefix, sign):
                       f" on conflict(key) do update set n = n + excluded.n;" for dim in MARGINALS))
 
 
+WATERMARK = "(select response_id from tally_watermark)"
+FOLD_AT = 256  # responses waiting above the watermark before a writer folds them
+
+
 def _triggers():
-    """{trigger name: its SQL after the name}: the triggers that keep the tallies exact."""
+    """{trigger name: its SQL after the name}: the triggers that keep the tallies exact,
+    for the responses at or below the watermark (those above it wait for `fold`)."""
     return {
-        "tally_answer_insert": "after insert on answers begin "
+        "tally_answer_insert": f"after insert on answers when new.response_id <= {WATERMARK} begin "
         + _add_answers("r", 1, "from responses r join (select new.question_id as question_id, new.value as value) a"
                                " where r.id = new.response_id") + " end",
-        "tally_answer_delete": "after delete on answers begin "
+        "tally_answer_delete": f"after delete on answers when old.response_id <= {WATERMARK} begin "
         + _add_answers("r", -1, "from responses r join (select old.question_id as question_id, old.value as value) a"
                                 " where r.id = old.response_id") + " end",
-        "tally_response_insert": "after insert on responses begin " + _add_response("new", 1) + " end",
-        "tally_response_delete": "after delete on responses begin " + _add_response("old", -1) + " end",
-        "tally_response_update": f"after update of {WATCHED} on responses begin "
+        "tally_response_insert": f"after insert on responses when new.id <= {WATERMARK} begin "
+        + _add_response("new", 1) + " end",
+        "tally_response_delete": f"after delete on responses when old.id <= {WATERMARK} begin "
+        + _add_response("old", -1) + " end",
+        "tally_response_update": f"after update of {WATCHED} on responses when old.id <= {WATERMARK} begin "
         + _add_response("old", -1) + _add_response("new", 1)
         + _add_answers("old", -1, "from answers a where a.response_id = old.id")
         + _add_answers("new", 1, "from answers a where a.response_id = new.id") + " end",
@@ -177,11 +195,16 @@ def create_schema(db):
     for table in ("answer_marginals", "response_marginals"):
         db.execute(f"create index if not exists tallies_{table}_scope"
                    f" on {table} (evaluation_id, questionnaire_id, dim, excluded, submitted_at)")
+    if "tally_watermark" not in tables:
+        # Every response stored so far was counted by the triggers of the code before.
+        db.execute("create table tally_watermark (id integer primary key check (id = 1),"
+                   " response_id integer not null)")
+        db.execute("insert into tally_watermark (id, response_id) select 1, coalesce(max(id), 0) from responses")
     triggers = _triggers()
-    if "answer_marginals" not in tables:  # triggers of an older version lack the marginals
-        for name in triggers:
-            db.execute(f"drop trigger if exists {name}")
     for name, body in triggers.items():
+        stored = db.execute("select sql from sqlite_master where type = 'trigger' and name = ?", [name]).fetchone()
+        if stored is not None and not stored[0].endswith(body):  # a trigger of an older version
+            db.execute(f"drop trigger {name}")
         db.execute(f"create trigger if not exists {name} {body}")
     TRIGGERS[:] = list(triggers)
     if "answer_tallies" not in tables:
@@ -204,6 +227,7 @@ def rebuild(db):
                f" {_fields('r')}")
     db.execute(f"insert into response_tallies (key, {COLUMNS}, n)"
                f" select {_key('r')}, {_fields('r')}, count(*) from responses r group by {_fields('r')}")
+    db.execute("update tally_watermark set response_id = (select coalesce(max(id), 0) from responses)")
     rebuild_marginals(db)
 
 
@@ -226,8 +250,31 @@ def add_responses(db, ids_sql, params=()):
     to every tally (in the caller's transaction): a grouped INSERT per tally row set, one
     UPSERT per group instead of the triggers' one per answer. For rows that reached their
     final fields without the triggers counting them (a staged import's rename)."""
-    answers = f"from answers a join responses r on r.id = a.response_id where r.id in ({ids_sql})"
-    rows = f"from responses r where r.id in ({ids_sql})"
+    _add_where(db, f"r.id in ({ids_sql})", params)
+
+
+def fold(db):
+    """Count the responses above the watermark (and their answers) into every tally and
+    raise the watermark past them (in the caller's transaction); return how many ids it
+    passed. Grouped statements: one UPSERT per tally row they touch, not per answer."""
+    low, high = db.execute(f"select {WATERMARK}, (select coalesce(max(id), 0) from responses)").fetchone()
+    if high <= low:
+        return 0
+    _add_where(db, "r.id > ? and r.id <= ?", [low, high])
+    db.execute("update tally_watermark set response_id = ?", [high])
+    return high - low
+
+
+def waiting(db):
+    """How many response ids lie above the watermark (deleted ones included): a cheap
+    upper bound of the responses `fold` would count."""
+    return db.execute(f"select (select coalesce(max(id), 0) from responses) - {WATERMARK}").fetchone()[0]
+
+
+def _add_where(db, where_sql, params):
+    """add_responses for the responses `where_sql` (on `responses r`) chooses."""
+    answers = f"from answers a join responses r on r.id = a.response_id where {where_sql}"
+    rows = f"from responses r where {where_sql}"
     extra = ("a.question_id", "a.value")
     statements = [
         f"insert into answer_tallies (key, question_id, value, {COLUMNS}, n)"
@@ -242,6 +289,24 @@ def add_responses(db, ids_sql, params=()):
                           f" select {_marginal_select(dim, 'r')}, count(*) {rows} group by 1")
     for sql in statements:
         db.execute(sql + " on conflict(key) do update set n = n + excluded.n", list(params))
+
+
+def rows_sql(table):
+    """SQL of a subquery (to alias) giving the rows of tally `table` plus, as rows of n = 1,
+    the raw rows above the watermark with the same columns, so a query stays exact between
+    folds. Marginal tallies give the row set named by the statement's first parameter
+    (dim = ?); raw rows carry every field, which is harmless as a marginal query reads
+    only its row set's fields. SQLite pushes the caller's WHERE into both halves."""
+    answers = table.startswith("answer_")
+    pair = "question_id, value, " if answers else ""
+    own = f"select {pair}{COLUMNS}, n from {table}" + (" where dim = ?" if table.endswith("marginals") else "")
+    fields = ", ".join(f"r.{c}" for c in COLUMNS.split(", "))
+    if answers:
+        raw = (f"select a.question_id, a.value, {fields}, 1 from answers a join responses r"
+               f" not indexed on r.id = a.response_id where r.id > {WATERMARK}")
+    else:
+        raw = f"select {fields}, 1 from responses r not indexed where r.id > {WATERMARK}"
+    return f"({own} union all {raw})"
 
 
 def drop_questionnaire(db, evaluation_id, questionnaire_id, limit=None):
@@ -262,9 +327,9 @@ def response_totals(db, evaluation_id, questionnaire_id=None):
     the marginal tallies: a few rows per site and month, whatever the number of responses."""
     where, params = ("and questionnaire_id = ?", [questionnaire_id]) if questionnaire_id else ("", [])
     sql = ("select questionnaire_id, sum(n), sum(case when excluded = 1 then n else 0 end)"
-           " from response_marginals where evaluation_id = ? and dim = 'site_id'"
+           f" from {rows_sql('response_marginals')} where evaluation_id = ?"
            f" and questionnaire_id in (select id from questionnaires) {where} group by questionnaire_id")
-    return {row[0]: (row[1], row[2]) for row in db.execute(sql, [evaluation_id, *params]).fetchall()}
+    return {row[0]: (row[1], row[2]) for row in db.execute(sql, ["site_id", evaluation_id, *params]).fetchall()}
 
 
 def present_values(db, evaluation_id, questionnaire_id, field):
@@ -273,5 +338,5 @@ def present_values(db, evaluation_id, questionnaire_id, field):
     of the responses)."""
     dim = next(name for name, fields in MARGINALS.items() if field in fields)
     return [row[0] for row in db.execute(
-        f"select {field} from response_marginals where evaluation_id = ? and questionnaire_id = ? and dim = ?"
-        f" group by {field} having sum(n) > 0 order by {field}", [evaluation_id, questionnaire_id, dim]).fetchall()]
+        f"select {field} from {rows_sql('response_marginals')} where evaluation_id = ? and questionnaire_id = ?"
+        f" group by {field} having sum(n) > 0 order by {field}", [dim, evaluation_id, questionnaire_id]).fetchall()]
