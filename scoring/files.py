@@ -311,7 +311,7 @@ def check_xlsx(data: bytes, max_rows: int = XLSX_MAX_ROWS, all_sheets: bool = Fa
             for sheet in (_sheets(names) if all_sheets else [_first_sheet(archive, names)]):
                 _check_dimension(archive, sheet, max_rows)
                 _count_cells(archive, sheet)
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as exc:
             if isinstance(exc, FileRefused):
                 raise
             raise FileRefused(f"the workbook is damaged ({type(exc).__name__}); "

@@ -124,7 +124,23 @@ def dense_sheet(rows=20_000, columns=26):
     return _rewrite(plain_roster(), {"xl/worksheets/sheet1.xml": fill}, level=9)
 
 
+def unsupported_compression():
+    """The sheet stored under compression method 1 ("shrunk", from the 1980s), which Python's
+    zipfile cannot read (found by the fuzzer: NotImplementedError reached the import command)."""
+    data = bytearray(_rewrite(plain_roster(), level=0))
+    name = b"xl/worksheets/sheet1.xml"
+    for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):  # local header, central directory
+        start = 0
+        while (start := data.find(signature, start)) != -1:
+            name_at = start + (30 if signature == b"PK\x03\x04" else 46)
+            if data[name_at:name_at + len(name)] == name:
+                data[start + offset:start + offset + 2] = (1).to_bytes(2, "little")
+            start += 4
+    return bytes(data)
+
+
 HOSTILE = {
+    "unsupported-compression": unsupported_compression,
     "declared-50M-rows": declared_rows,
     "far-row-no-dimension": far_row_without_dimension,
     "deflate-bomb": deflate_bomb,
