@@ -100,6 +100,13 @@ def fold_if_due(db, background=False):
     checkpointer thread (the group-commit writer: its callers should not wait for it)."""
     if db.conn.in_transaction:
         return  # inside a caller's transaction: its writer will fold after it
+    # Look (a statement) only once this connection has changed FOLD_AT rows since it last
+    # looked: a response is at least one row, so no fold comes later than FOLD_AT
+    # responses per writer, and most commits pay nothing.
+    changes = db.conn.total_changes
+    if changes - getattr(db, "fold_looked_at", -tallies.FOLD_AT) < tallies.FOLD_AT:
+        return
+    db.fold_looked_at = changes
     try:
         if tallies.waiting(db) < tallies.FOLD_AT:
             return

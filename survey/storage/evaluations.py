@@ -179,6 +179,18 @@ def for_user(db, user_id, is_admin=False):
     return [_row(row) for row in rows]
 
 
+def with_roles(db, user_id, is_admin=False):
+    """[(Evaluation, the user's role)] for every evaluation the user holds a role in (every
+    one, as 'admin', for an admin), newest first: for_user and role_of in one statement."""
+    if is_admin:
+        return [(evaluation, "admin") for evaluation in every(db)]
+    rows = db.execute(
+        f"select {', '.join(f'e.{field}' for field in FIELDS)}, m.role from evaluations e"
+        " join evaluation_members m on m.evaluation_id = e.id where m.user_id = ? order by e.id desc",
+        [user_id]).fetchall()
+    return [(_row(row[:-1]), row[-1]) for row in rows]
+
+
 def role_of(db, user_id, evaluation_id, is_admin=False):
     """The user's role in the evaluation: 'admin' for admins, None without a role."""
     if is_admin:

@@ -108,19 +108,20 @@ def build_row(questionnaire, submission_id, answers, meta, cleaned=False):
     return clean, row
 
 
-def record(db, questionnaire, submission_id, answers, meta=None, checked=False):
+def record(db, questionnaire, submission_id, answers, meta=None, checked=False, unseen=False):
     """Store one response with its answers; return (response_id, created).
 
     A submission id seen before returns the stored response's id and created=False
     and writes nothing, so a double tap, a refresh or a retry days later is harmless.
     checked=True: the caller cleaned the answers with this questionnaire and checked that
     the evaluation exists and uses it (survey.web.api_submissions.check_payload).
+    unseen=True: the caller has just looked the submission id up and found no response.
     """
     clean, row = build_row(questionnaire, submission_id, answers, meta or {}, cleaned=checked)
     if not checked:
         check_evaluation(db, row)
     config = current_app.config if has_app_context() else None
-    existing = find(db, submission_id)  # a read: a retry never waits for the write lock
+    existing = None if unseen else find(db, submission_id)  # a read: a retry never waits for the write lock
     if existing is not None:
         return existing, False
 

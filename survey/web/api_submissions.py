@@ -121,10 +121,13 @@ def user_for_token(db, token):
     age = (datetime.now(timezone.utc) - signed_at).total_seconds()
     if age < 0 or age > max_age:
         return None
-    rows = list(db.query("select * from users where id = ?", [data.get("u")]))
-    if not rows:
+    # One statement: sqlite-utils' query() adds a SAVEPOINT and a RELEASE around a read, and
+    # under load each statement gives up Python's GIL and waits to get it back.
+    cursor = db.execute("select * from users where id = ?", [data.get("u")])
+    found = cursor.fetchone()
+    if found is None:
         return None
-    row = rows[0]
+    row = dict(zip([column[0] for column in cursor.description], found, strict=True))
     if not row["active"] or row["role"] not in SUBMIT_ROLES or data.get("p") != _fingerprint(row["password_hash"]) \
             or data.get("v") != row["session_version"]:
         return None
@@ -147,9 +150,8 @@ def load_token_user():
 
 def field_evaluations(db, user):
     """The evaluations where `user` may do field work (all for an admin), newest first."""
-    is_admin = user.role == "admin"
-    return [e for e in evaluations.for_user(db, user.id, is_admin)
-            if evaluations.may(evaluations.role_of(db, user.id, e.id, is_admin), "field")]
+    return [evaluation for evaluation, role in evaluations.with_roles(db, user.id, user.role == "admin")
+            if evaluations.may(role, "field")]
 
 
 def resolve_evaluation(db, slug, user):
@@ -296,7 +298,8 @@ def store(db, payload, user):
         _conflict(db, payload, user, "response", f"this id was already recorded as a visit without interview"
                                                   f" ({visit[0]})", evaluation_id)
     try:
-        response_id, created = responses.record(db, questionnaire, submission_id, clean, meta, checked=True)
+        response_id, created = (existing, False) if existing is not None else \
+            responses.record(db, questionnaire, submission_id, clean, meta, checked=True, unseen=True)
     except responses.HouseholdAnswered as exc:
         raise BadSubmission(exc.field, exc.message, status=409) from None
     except responses.SubmissionError as exc:
