@@ -119,3 +119,30 @@ def test_household_conflict_is_still_a_409_kind_of_error(grouped, db):
     with pytest.raises(responses.HouseholdAnswered):
         submit(grouped, "house-second", meta=meta)
     assert db.execute("select count(*) from responses").fetchone()[0] == 1
+
+
+def test_writes_that_arrive_while_the_gate_is_awaited_join_the_batch(grouped, db):
+    """The writer takes what waits in its queue once it holds the gate, so writes that came
+    while another worker's writer held it share this batch's transaction and fsync."""
+    import queue
+    from concurrent.futures import Future
+
+    from survey.storage.db import connect
+
+    writer = group_commit.Writer.__new__(group_commit.Writer)  # no thread: the test drives it
+    writer.queue, writer.batches, writer.writes = queue.SimpleQueue(), 0, 0
+
+    def insert(code):
+        def work(target):
+            target.execute("insert into sites (evaluation_id, code, name) values (1, ?, ?)", [code, code])
+            return code
+        return work
+
+    first = (insert("w0"), Future())
+    later = [(insert(f"w{index}"), Future()) for index in range(1, 4)]
+    for item in later:
+        writer.queue.put(item)
+    writer._commit_in_gate(connect(grouped.config["DATABASE"]), [first])
+    assert [future.result(timeout=5) for _work, future in [first, *later]] == ["w0", "w1", "w2", "w3"]
+    assert (writer.batches, writer.writes) == (1, 4)
+    assert {row[0] for row in db.execute("select code from sites")} >= {"w0", "w1", "w2", "w3"}

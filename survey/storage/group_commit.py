@@ -63,11 +63,7 @@ class Writer:
         db, generation, writable = None, None, False
         while True:
             batch = [self.queue.get()]
-            while len(batch) < MAX_BATCH:
-                try:
-                    batch.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
+            self._take_waiting(batch)
             try:
                 if db is None or generation != database._generation[0]:
                     _close(db)
@@ -84,6 +80,14 @@ class Writer:
                 _close(db)
                 db = None
 
+    def _take_waiting(self, batch):
+        """Add the writes waiting in the queue to `batch`, up to MAX_BATCH."""
+        while len(batch) < MAX_BATCH:
+            try:
+                batch.append(self.queue.get_nowait())
+            except queue.Empty:
+                return
+
     def _commit_in_gate(self, db, batch):
         """_commit in this writer's turn (survey.storage.db.writer_turn), so the workers'
         writers take turns without SQLite's sleeping busy handler; then answer the callers.
@@ -95,6 +99,10 @@ class Writer:
         Returns the exceptions the callers heard."""
         try:
             with database.writer_turn(db, checkpoint=False):
+                # What arrived while this writer waited for the gate joins the batch: under
+                # load the gate is busy (the other workers' writers) and the batch grows
+                # instead of waiting for a turn of its own.
+                self._take_waiting(batch)
                 outcomes = self._commit(db, batch)
         except Exception as exc:  # noqa: BLE001 - the gate refused (timeout): every caller of this batch hears it
             outcomes = [(future, None, exc) for _work, future in batch]
